@@ -1,0 +1,75 @@
+import type { Readable } from 'node:stream'
+
+/** URL schemes that name a storage location. */
+export type Scheme = 'file' | 'ftp'
+
+/** Where a backend connects: one server and one identity. Paths are given per call. */
+export interface Endpoint {
+  readonly scheme: Scheme
+  /** Empty for `file`. */
+  readonly host: string
+  /** 0 for `file`. */
+  readonly port: number
+  readonly user?: string
+  /** A secret: never logged, never put into an error message. */
+  readonly password?: string
+}
+
+export interface Entry {
+  /** The path as given to the backend, for `list` the directory joined with the name. */
+  readonly path: string
+  readonly type: 'file' | 'directory'
+  /** Bytes; 0 for directories. */
+  readonly size: number
+}
+
+export interface Features {
+  /** Whether `rename` replaces the target in one step, so a file can appear under its final name whole. */
+  readonly atomicRename: boolean
+}
+
+/**
+ * One storage system, reached through one endpoint. Paths are POSIX-style strings in the backend's
+ * own namespace (an absolute file system path for `file`, the server path for `ftp`).
+ *
+ * Every method raises only PublishError with a catalogued code (the library's error as `cause`), and
+ * gives up when `signal` aborts.
+ */
+export interface Backend {
+  readonly scheme: Scheme
+  readonly features: Features
+  /** ERR_NOT_FOUND when nothing exists at `path`. */
+  stat(path: string, signal: AbortSignal): Promise<Entry>
+  /** The direct children of `dir`. ERR_NOT_FOUND if absent, ERR_NOT_A_DIRECTORY if a file. */
+  list(dir: string, signal: AbortSignal): Promise<Entry[]>
+  /** A stream of the file's bytes; the backend's resources are freed when it ends or is destroyed. */
+  read(path: string, signal: AbortSignal): Promise<Readable>
+  /**
+   * Writes `body` to `path`, replacing an existing file and making missing parent directories.
+   * Resolves once the storage confirmed the whole file; on failure nothing is left at `path`.
+   */
+  write(path: string, body: Readable, signal: AbortSignal): Promise<void>
+  /** Moves a file, replacing `to` if it exists. ERR_NOT_FOUND if `from` is absent. */
+  rename(from: string, to: string, signal: AbortSignal): Promise<void>
+  /** Removes a file or an empty directory. ERR_NOT_FOUND if absent. */
+  remove(path: string, signal: AbortSignal): Promise<void>
+  /** Makes a directory and its missing parents; no error if it exists. */
+  mkdir(path: string, signal: AbortSignal): Promise<void>
+  /** Frees every connection. The backend is unusable afterwards. */
+  close(): Promise<void>
+}
+
+/** What every backend shares with the others of the process. */
+export interface BackendContext {
+  /** Caps the connections open to one host across all tasks. */
+  readonly hosts: HostLimiter
+  /** Connect and idle timeout for network backends. */
+  readonly timeoutMs: number
+}
+
+export interface HostLimiter {
+  /** Waits for a free connection slot to `key` (scheme://host:port); call the returned function to free it. */
+  acquire(key: string, signal: AbortSignal): Promise<() => void>
+}
+
+export type BackendFactory = (endpoint: Endpoint, context: BackendContext) => Backend

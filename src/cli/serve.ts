@@ -1,0 +1,22 @@
+import { loadConfig } from '../config/load.js'
+import { createLogger } from '../observability/logger.js'
+import { startServer } from '../main.js'
+
+/** `apubi serve`: runs in the foreground until SIGTERM or SIGINT, then shuts down gracefully. */
+export async function serve(flags: { port?: string; dataDir?: string }): Promise<void> {
+  const config = loadConfig(process.env, { ...(flags.port && { port: flags.port }), ...(flags.dataDir && { dataDir: flags.dataDir }) })
+  const logger = createLogger(config.logLevel)
+  const running = await startServer(config, logger)
+  const stop = (signal: string) => {
+    logger.info({ signal }, 'signal received')
+    running.shutdown().then(
+      () => process.exit(0),
+      (e) => {
+        logger.error({ err: e }, 'shutdown failed')
+        process.exit(1)
+      },
+    )
+  }
+  process.once('SIGTERM', () => stop('SIGTERM'))
+  process.once('SIGINT', () => stop('SIGINT'))
+}

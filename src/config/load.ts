@@ -1,0 +1,46 @@
+import { readFileSync } from 'node:fs'
+import { resolve } from 'node:path'
+import { pathToFileURL } from 'node:url'
+import { PublishError } from '../errors.js'
+import { settings, type Config } from './schema.js'
+
+/**
+ * Builds the configuration from the config file (APUBI_CONFIG), then the environment, then `overrides`
+ * (command-line flags), later ones winning. Nothing else reads process.env.
+ * @throws PublishError ERR_CONFIG_INVALID listing every problem at once.
+ */
+export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Record<string, unknown> = {}): Config {
+  const file = env['APUBI_CONFIG'] ? readConfigFile(env['APUBI_CONFIG']) : {}
+  const problems: string[] = []
+  const values: Record<string, unknown> = {}
+  for (const [key, setting] of Object.entries(settings)) {
+    const raw = overrides[key] ?? env[setting.env] ?? file[key]
+    const parsed = setting.schema.safeParse(raw === '' ? undefined : raw)
+    if (parsed.success) values[key] = parsed.data
+    else problems.push(`${setting.env} (${key}): ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+  }
+  if (problems.length > 0) throw new PublishError('ERR_CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`)
+
+  const dataDir = resolve(values['dataDir'] as string)
+  const fileRoots = ((values['fileRoots'] as string[] | undefined) ?? [dataDir]).map((root) => resolve(root))
+  const cdnBase = (values['cdnBase'] as string | undefined) ?? pathToFileURL(`${dataDir}/cdn/`).href
+  const listenHost = values['host'] === '0.0.0.0' || values['host'] === '::' ? '127.0.0.1' : (values['host'] as string)
+  const publicUrl =
+    (values['publicUrl'] as string | undefined) ?? `http://${listenHost}:${values['port'] as number}${values['soapPath'] as string}`
+  return Object.freeze({
+    ...(values as Omit<Config, 'fileRoots' | 'cdnBase' | 'publicUrl' | 'dataDir' | 'databaseFile'>),
+    dataDir,
+    fileRoots: Object.freeze(fileRoots),
+    cdnBase: cdnBase.endsWith('/') ? cdnBase : `${cdnBase}/`,
+    publicUrl,
+    databaseFile: resolve(dataDir, 'apubi.sqlite'),
+  })
+}
+
+function readConfigFile(path: string): Record<string, unknown> {
+  try {
+    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+  } catch (e) {
+    throw new PublishError('ERR_CONFIG_INVALID', `Cannot read config file ${path}: ${(e as Error).message}`)
+  }
+}

@@ -1,0 +1,44 @@
+import { z } from 'zod'
+
+/**
+ * Every setting, described once: its environment variable, its type and default (with the unit in
+ * the name), and the help that docs/configuration.md repeats. The config file (APUBI_CONFIG, JSON)
+ * uses the same keys as `settings`.
+ */
+const positiveInt = z.coerce.number().int().positive()
+const list = z.preprocess((v) => (typeof v === 'string' ? v.split(':').filter(Boolean) : v), z.array(z.string()))
+
+export const settings = {
+  port: { env: 'APUBI_PORT', schema: z.coerce.number().int().min(0).max(65535).default(8080), help: 'TCP port of the SOAP endpoint' },
+  host: { env: 'APUBI_HOST', schema: z.string().default('0.0.0.0'), help: 'Address to listen on' },
+  dataDir: { env: 'APUBI_DATA_DIR', schema: z.string().default('./data'), help: 'Folder of the task database and of the default CDN folder' },
+  fileRoots: { env: 'APUBI_FILE_ROOTS', schema: list.optional(), help: 'Colon-separated absolute folders that file:// sources and destinations may touch (default: the data dir)' },
+  cdnBase: { env: 'APUBI_CDN_BASE', schema: z.string().optional(), help: 'Base URL a relative DestinationAsset resolves against (default: file://<data dir>/cdn/); may hold credentials' },
+  soapPath: { env: 'APUBI_SOAP_PATH', schema: z.string().startsWith('/').default('/apubi'), help: 'HTTP path of the SOAP endpoint' },
+  publicUrl: { env: 'APUBI_PUBLIC_URL', schema: z.string().url().optional(), help: 'Endpoint address written into the WSDL (default: http://<host>:<port><path>)' },
+  logLevel: { env: 'APUBI_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'Log level' },
+  workers: { env: 'APUBI_WORKERS', schema: positiveInt.default(4), help: 'Tasks worked on at once' },
+  parallelFiles: { env: 'APUBI_PARALLEL_FILES', schema: positiveInt.default(4), help: 'Files of one directory copied at once' },
+  connectionsPerHost: { env: 'APUBI_CONNECTIONS_PER_HOST', schema: positiveInt.default(8), help: 'Connections open to one host, across all tasks' },
+  timeoutMs: { env: 'APUBI_TIMEOUT_MS', schema: positiveInt.default(30_000), help: 'Connect and idle timeout of network storage, ms' },
+  maxAttempts: { env: 'APUBI_MAX_ATTEMPTS', schema: positiveInt.default(5), help: 'Attempts of a task before it ends FAILED' },
+  retryBaseMs: { env: 'APUBI_RETRY_BASE_MS', schema: positiveInt.default(2_000), help: 'First retry delay, doubled each attempt (with jitter), ms' },
+  retryMaxMs: { env: 'APUBI_RETRY_MAX_MS', schema: positiveInt.default(300_000), help: 'Longest retry delay, ms' },
+  leaseMs: { env: 'APUBI_LEASE_MS', schema: positiveInt.default(30_000), help: 'How long a claimed task stays ours without renewal; a crashed worker\'s tasks are taken back after it, ms' },
+  pollMs: { env: 'APUBI_POLL_MS', schema: positiveInt.default(500), help: 'How often idle workers look for due tasks, ms' },
+  shutdownGraceMs: { env: 'APUBI_SHUTDOWN_GRACE_MS', schema: z.coerce.number().int().min(0).default(25_000), help: 'On SIGTERM, how long running transfers may finish before they are released, ms' },
+  retentionDays: { env: 'APUBI_RETENTION_DAYS', schema: z.coerce.number().positive().default(7), help: 'Days a finished task stays queryable' },
+  maxBodyBytes: { env: 'APUBI_MAX_BODY_BYTES', schema: positiveInt.default(1 << 20), help: 'Largest SOAP request body, bytes' },
+} as const
+
+export type Settings = typeof settings
+export type ConfigInput = { [K in keyof Settings]: z.input<Settings[K]['schema']> }
+type Parsed = { [K in keyof Settings]: z.output<Settings[K]['schema']> }
+
+/** The configuration every module receives: validated, defaults filled, paths absolute, frozen. */
+export interface Config extends Omit<Parsed, 'fileRoots' | 'cdnBase' | 'publicUrl'> {
+  readonly fileRoots: readonly string[]
+  readonly cdnBase: string
+  readonly publicUrl: string
+  readonly databaseFile: string
+}

@@ -1,0 +1,31 @@
+import { asPublishError, catalog, type PublishError } from '../errors.js'
+import { envelope } from './render.js'
+import { APUBI_NS, escapeXml } from './xml.js'
+
+export interface Fault {
+  readonly code: 'Client' | 'Server'
+  readonly error: PublishError
+}
+
+/**
+ * The only path from an error to a fault. Code and faultstring come from the catalog, the detail
+ * message from the error's own message; never a stack or a cause. Errors that are not catalogued
+ * faults become ERR_INTERNAL: the caller logs the original.
+ */
+export function toFault(e: unknown): Fault {
+  const error = asPublishError(e)
+  const fault = catalog[error.code].fault
+  if (fault === null) return { code: 'Server', error }
+  return { code: fault, error }
+}
+
+export function renderFault({ code, error }: Fault): string {
+  const text = catalog[error.code].text
+  return envelope(
+    '<soapenv:Fault>' +
+      `<faultcode>soapenv:${code}</faultcode>` +
+      `<faultstring>${escapeXml(text)}</faultstring>` +
+      `<detail><ns2:ExceptionWS xmlns:ns2="${APUBI_NS}"><message>${escapeXml(error.message)}</message></ns2:ExceptionWS></detail>` +
+      '</soapenv:Fault>',
+  )
+}

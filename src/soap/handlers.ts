@@ -1,0 +1,28 @@
+import type { TaskService } from '../tasks/index.js'
+import type { SoapRequest } from './parse.js'
+import type { SoapResponse } from './render.js'
+
+/** One request to one answer; errors propagate to the edge, which turns them into faults. */
+export async function handle(request: SoapRequest, tasks: TaskService): Promise<{ response: SoapResponse; taskId: string }> {
+  switch (request.operation) {
+    case 'LoadAsset': {
+      const { id } = await tasks.submitLoad({
+        sourceAssetUrl: request.sourceAssetUrl,
+        destinationAsset: request.destinationAsset,
+        ...(request.metadata && { metadata: request.metadata }),
+      })
+      return { response: { operation: 'LoadAsset', taskId: id }, taskId: id }
+    }
+    case 'PurgeAsset': {
+      const { id } = await tasks.submitPurge({
+        destinationAsset: request.destinationAsset,
+        ...(request.metadata && { metadata: request.metadata }),
+      })
+      return { response: { operation: 'PurgeAsset', taskId: id }, taskId: id }
+    }
+    case 'GetTaskStatus': {
+      const status = await tasks.status(request.taskId)
+      return { response: { operation: 'GetTaskStatus', ...status }, taskId: request.taskId }
+    }
+  }
+}

@@ -1,0 +1,10 @@
+// Public API of soap/: the SOAP edge and the pieces clients and tests reuse.
+export { createSoapEdge, DEFAULT_PARSE_LIMITS } from './http.js'
+export type { SoapEdgeOptions } from './http.js'
+export { parseRequest } from './parse.js'
+export type { Metadata, ParseLimits, SoapRequest } from './parse.js'
+export { renderFault, toFault } from './fault.js'
+export { renderResponse } from './render.js'
+export type { SoapResponse, TaskStatus } from './render.js'
+export { loadServiceDescription } from './wsdl.js'
+export { APUBI_NS, SOAP_ENV_NS } from './xml.js'

@@ -1,0 +1,10 @@
+// Public API of tasks/: the service the edges use, the worker, the stores.
+export { startHousekeeping, retentionMs } from './housekeeping.js'
+export { createTaskRunner } from './runner.js'
+export { TaskService } from './service.js'
+export type { LoadRequest, PurgeRequest, TaskStatus } from './service.js'
+export { openSqliteStore } from './sqlite/store.js'
+export type { TaskStore } from './store.js'
+export * from './types.js'
+export { Worker } from './worker.js'
+export type { TaskRunner, WorkerOptions } from './worker.js'

@@ -1,0 +1,26 @@
+import { parseLocation, publish, purge, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
+import type { TaskRunner } from './worker.js'
+
+const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
+
+/**
+ * Turns a task into transfer work. The location policy is checked again here, at the time of the
+ * work, because a symlink can change between the request and the copy.
+ */
+export function createTaskRunner(policy: LocationPolicy, options: TransferOptions): TaskRunner {
+  return async (task, signal, onProgress) => {
+    const job = { taskId: task.id, signal, onProgress }
+    const target = parseLocation(task.target)
+    policy.check(target)
+    if (task.kind === 'purge') {
+      await purge(target, job, options)
+      return task.destination
+    }
+    const source = parseLocation(task.source ?? '')
+    policy.check(source)
+    const { directory, name } = await publish(source, target, job, options)
+    // A file published into a directory lives under its own name there: say so to the WFM.
+    if (directory || !target.isDirectory) return task.destination
+    return task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
+  }
+}

@@ -1,0 +1,87 @@
+import { createHash } from 'node:crypto'
+import { PublishError } from '../errors.js'
+import { parseLocation, resolveDestination, type LocationPolicy } from '../transfer/index.js'
+import type { TaskStore } from './store.js'
+import { publicStatus, type MetadataPair, type PublicStatus, type Task, type TaskKind } from './types.js'
+
+export interface LoadRequest {
+  readonly sourceAssetUrl: string
+  readonly destinationAsset: string
+  readonly metadata?: { readonly xml: string; readonly pairs: readonly MetadataPair[] }
+}
+
+export interface PurgeRequest {
+  readonly destinationAsset: string
+  readonly metadata?: LoadRequest['metadata']
+}
+
+export interface TaskStatus {
+  readonly status: PublicStatus
+  /** Only once a task succeeded: where the asset is now. */
+  readonly destinationAsset?: string
+}
+
+export interface TaskServiceOptions {
+  readonly store: TaskStore
+  readonly policy: LocationPolicy
+  readonly cdnBase: string
+  readonly maxAttempts: number
+  readonly now: () => number
+  /** Called after a task was created, so a worker picks it up without waiting for its next poll. */
+  readonly onSubmitted: () => void
+}
+
+/** What the SOAP edge may ask of the task engine. */
+export class TaskService {
+  constructor(private readonly options: TaskServiceOptions) {}
+
+  /** @throws PublishError with a Client fault code when the request itself is unusable. */
+  async submitLoad(request: LoadRequest): Promise<{ id: string; created: boolean }> {
+    const source = parseLocation(request.sourceAssetUrl)
+    this.options.policy.check(source)
+    return this.submit('load', request.destinationAsset, request.metadata, source.url)
+  }
+
+  /** @throws PublishError with a Client fault code when the request itself is unusable. */
+  async submitPurge(request: PurgeRequest): Promise<{ id: string; created: boolean }> {
+    return this.submit('purge', request.destinationAsset, request.metadata)
+  }
+
+  /** @throws PublishError ERR_TASK_NOT_FOUND */
+  async status(id: string): Promise<TaskStatus> {
+    const task = await this.get(id)
+    const status = publicStatus(task.state)
+    return status === 'SUCCESS' ? { status, destinationAsset: task.finalDestination ?? task.destination } : { status }
+  }
+
+  /** @throws PublishError ERR_TASK_NOT_FOUND */
+  async get(id: string): Promise<Task> {
+    const task = await this.options.store.get(id)
+    if (!task) throw new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${id}`)
+    return task
+  }
+
+  private async submit(kind: TaskKind, destination: string, metadata: LoadRequest['metadata'], source?: string) {
+    const { store, policy, cdnBase, maxAttempts, now, onSubmitted } = this.options
+    const target = resolveDestination(destination, cdnBase)
+    policy.check(parseLocation(target))
+    const dedupeKey = createHash('sha256')
+      .update(JSON.stringify([kind, source ?? null, target, metadata?.xml ?? null]))
+      .digest('base64url')
+    const result = await store.submit(
+      {
+        kind,
+        ...(source !== undefined && { source }),
+        destination,
+        target,
+        ...(metadata && { metadataXml: metadata.xml }),
+        metadataPairs: metadata?.pairs ?? [],
+        maxAttempts,
+        dedupeKey,
+      },
+      now(),
+    )
+    if (result.created) onSubmitted()
+    return result
+  }
+}

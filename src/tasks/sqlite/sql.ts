@@ -1,0 +1,93 @@
+/** Every SQLite statement of the task store, by name; values are always bound, never interpolated. */
+
+export const migrations: readonly string[] = [
+  `CREATE TABLE task (
+    id TEXT PRIMARY KEY,
+    kind TEXT NOT NULL CHECK (kind IN ('load', 'purge')),
+    state TEXT NOT NULL CHECK (state IN ('queued', 'running', 'retry_wait', 'succeeded', 'failed')),
+    source TEXT,
+    destination TEXT NOT NULL,
+    target TEXT NOT NULL,
+    final_destination TEXT,
+    metadata_xml TEXT,
+    metadata_pairs TEXT NOT NULL DEFAULT '[]',
+    dedupe_key TEXT NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0,
+    max_attempts INTEGER NOT NULL,
+    run_at INTEGER NOT NULL,
+    lease_owner TEXT,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    bytes_done INTEGER NOT NULL DEFAULT 0,
+    bytes_total INTEGER NOT NULL DEFAULT 0,
+    files_done INTEGER NOT NULL DEFAULT 0,
+    files_total INTEGER NOT NULL DEFAULT 0,
+    error_code TEXT,
+    error_message TEXT,
+    created_at INTEGER NOT NULL,
+    started_at INTEGER,
+    updated_at INTEGER NOT NULL,
+    finished_at INTEGER
+  );
+  CREATE UNIQUE INDEX task_active_dedupe ON task (dedupe_key) WHERE state IN ('queued', 'running', 'retry_wait');
+  CREATE INDEX task_due ON task (run_at) WHERE state IN ('queued', 'retry_wait');
+  CREATE INDEX task_lease ON task (lease_until) WHERE state = 'running';
+  CREATE INDEX task_finished ON task (finished_at) WHERE finished_at IS NOT NULL;
+  CREATE TABLE task_error (
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    code TEXT NOT NULL,
+    message TEXT NOT NULL
+  );
+  CREATE INDEX task_error_task ON task_error (task_id);`,
+]
+
+export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
+    dedupe_key, max_attempts, run_at, created_at, updated_at)
+  VALUES (@id, @kind, 'queued', @source, @destination, @target, @metadataXml, @metadataPairs,
+    @dedupeKey, @maxAttempts, @now, @now, @now)
+  ON CONFLICT DO NOTHING`
+
+export const activeByDedupeKey = `SELECT id FROM task
+  WHERE dedupe_key = ? AND state IN ('queued', 'running', 'retry_wait')`
+
+export const taskById = `SELECT * FROM task WHERE id = ?`
+
+export const errorsOfTask = `SELECT attempt, at, code, message FROM task_error WHERE task_id = ? ORDER BY rowid`
+
+export const claimNext = `UPDATE task SET state = 'running', lease_owner = @worker, lease_token = lease_token + 1,
+    lease_until = @leaseUntil, attempts = attempts + 1, started_at = coalesce(started_at, @now), updated_at = @now
+  WHERE id = (SELECT id FROM task WHERE state IN ('queued', 'retry_wait') AND run_at <= @now
+    ORDER BY run_at, created_at LIMIT 1)
+  RETURNING *`
+
+export const renewLease = `UPDATE task SET lease_until = @leaseUntil, updated_at = @now
+  WHERE id = @id AND lease_token = @token AND state = 'running'`
+
+export const saveProgress = `UPDATE task SET bytes_done = @bytesDone, bytes_total = @bytesTotal,
+    files_done = @filesDone, files_total = @filesTotal, updated_at = @now
+  WHERE id = @id AND lease_token = @token AND state = 'running'`
+
+export const finishTask = `UPDATE task SET state = @state, final_destination = @finalDestination,
+    error_code = coalesce(@errorCode, error_code), error_message = coalesce(@errorMessage, error_message),
+    run_at = @runAt, lease_owner = NULL, lease_until = NULL, updated_at = @now, finished_at = @finishedAt
+  WHERE id = @id AND lease_token = @token AND state = 'running'`
+
+export const releaseTask = `UPDATE task SET state = 'queued', attempts = attempts - 1, run_at = @now,
+    lease_owner = NULL, lease_until = NULL, updated_at = @now
+  WHERE id = @id AND lease_token = @token AND state = 'running'`
+
+export const insertError = `INSERT INTO task_error (task_id, attempt, at, code, message)
+  VALUES (@id, @attempt, @now, @code, @message)`
+
+export const expiredLeases = `SELECT id, attempts, max_attempts FROM task WHERE state = 'running' AND lease_until < ?`
+
+export const requeueTask = `UPDATE task SET state = 'queued', run_at = @now, lease_owner = NULL, lease_until = NULL,
+    updated_at = @now WHERE id = @id AND state = 'running'`
+
+export const failExpiredTask = `UPDATE task SET state = 'failed', error_code = @code, error_message = @message,
+    lease_owner = NULL, lease_until = NULL, updated_at = @now, finished_at = @now
+  WHERE id = @id AND state = 'running'`
+
+export const deleteFinished = `DELETE FROM task WHERE finished_at IS NOT NULL AND finished_at < ?`

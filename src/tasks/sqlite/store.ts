@@ -1,0 +1,179 @@
+import { randomUUID } from 'node:crypto'
+import { closeSync, mkdirSync, openSync } from 'node:fs'
+import { dirname } from 'node:path'
+import Database from 'better-sqlite3'
+import type { Code } from '../../errors.js'
+import type { TaskStore } from '../store.js'
+import type { Claimed, Outcome, Task, TaskError, TaskState } from '../types.js'
+import * as sql from './sql.js'
+
+type Row = Record<string, unknown>
+
+/**
+ * The embedded task store: one SQLite file in WAL mode. `synchronous = FULL` because a TaskId we
+ * returned must survive a power cut, not only a process crash.
+ */
+export function openSqliteStore(file: string): TaskStore {
+  mkdirSync(dirname(file), { recursive: true })
+  // Created owner-only before SQLite opens it: it holds the credentials of the URLs of every task.
+  closeSync(openSync(file, 'a', 0o600))
+  const db = new Database(file)
+  db.pragma('journal_mode = WAL')
+  db.pragma('synchronous = FULL')
+  db.pragma('busy_timeout = 5000')
+  db.pragma('foreign_keys = ON')
+  migrate(db)
+  return new SqliteTaskStore(db)
+}
+
+function migrate(db: Database.Database): void {
+  db.transaction(() => {
+    const version = db.pragma('user_version', { simple: true }) as number
+    for (let v = version; v < sql.migrations.length; v++) db.exec(sql.migrations[v]!)
+    db.pragma(`user_version = ${sql.migrations.length}`)
+  }).immediate()
+}
+
+class SqliteTaskStore implements TaskStore {
+  private readonly statements
+  constructor(private readonly db: Database.Database) {
+    const prepare = (text: string) => db.prepare(text)
+    this.statements = Object.fromEntries(
+      Object.entries(sql)
+        .filter(([name]) => name !== 'migrations')
+        .map(([name, text]) => [name, prepare(text as string)]),
+    ) as Record<Exclude<keyof typeof sql, 'migrations'>, Database.Statement>
+  }
+
+  async submit(task: Parameters<TaskStore['submit']>[0], now: number) {
+    return this.db
+      .transaction(() => {
+        const id = randomUUID()
+        const inserted = this.statements.insertTask.run({
+          id,
+          kind: task.kind,
+          source: task.source ?? null,
+          destination: task.destination,
+          target: task.target,
+          metadataXml: task.metadataXml ?? null,
+          metadataPairs: JSON.stringify(task.metadataPairs),
+          dedupeKey: task.dedupeKey,
+          maxAttempts: task.maxAttempts,
+          now,
+        })
+        if (inserted.changes === 1) return { id, created: true }
+        const existing = this.statements.activeByDedupeKey.get(task.dedupeKey) as { id: string }
+        return { id: existing.id, created: false }
+      })
+      .immediate()
+  }
+
+  async get(id: string): Promise<Task | undefined> {
+    const row = this.statements.taskById.get(id) as Row | undefined
+    return row && toTask(row)
+  }
+
+  async errors(id: string): Promise<TaskError[]> {
+    return this.statements.errorsOfTask.all(id) as TaskError[]
+  }
+
+  async claim(worker: string, leaseMs: number, now: number): Promise<Claimed | undefined> {
+    const row = this.statements.claimNext.get({ worker, leaseUntil: now + leaseMs, now }) as Row | undefined
+    if (!row) return undefined
+    const task = toTask(row)
+    return { task, token: task.leaseToken }
+  }
+
+  async renew(claimed: Claimed, leaseMs: number, now: number): Promise<boolean> {
+    const result = this.statements.renewLease.run({ id: claimed.task.id, token: claimed.token, leaseUntil: now + leaseMs, now })
+    return result.changes === 1
+  }
+
+  async progress(claimed: Claimed, progress: Parameters<TaskStore['progress']>[1], now: number): Promise<boolean> {
+    return this.statements.saveProgress.run({ id: claimed.task.id, token: claimed.token, ...progress, now }).changes === 1
+  }
+
+  async finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean> {
+    return this.db
+      .transaction(() => {
+        const error = outcome.state === 'succeeded' ? undefined : outcome.error
+        const changed = this.statements.finishTask.run({
+          id: claimed.task.id,
+          token: claimed.token,
+          state: outcome.state,
+          finalDestination: outcome.state === 'succeeded' ? outcome.finalDestination : null,
+          errorCode: error?.code ?? null,
+          errorMessage: error?.message ?? null,
+          runAt: outcome.state === 'retry_wait' ? outcome.runAt : claimed.task.runAt,
+          finishedAt: outcome.state === 'retry_wait' ? null : now,
+          now,
+        }).changes
+        if (changed === 1 && error) {
+          this.statements.insertError.run({ id: claimed.task.id, attempt: claimed.task.attempts, now, ...error })
+        }
+        return changed === 1
+      })
+      .immediate()
+  }
+
+  async release(claimed: Claimed, now: number): Promise<boolean> {
+    return this.statements.releaseTask.run({ id: claimed.task.id, token: claimed.token, now }).changes === 1
+  }
+
+  async requeueExpired(now: number): Promise<number> {
+    return this.db
+      .transaction(() => {
+        const expired = this.statements.expiredLeases.all(now) as Array<{ id: string; attempts: number; max_attempts: number }>
+        for (const task of expired) {
+          if (task.attempts >= task.max_attempts) {
+            const error = { code: 'ERR_TOO_MANY_ATTEMPTS' satisfies Code, message: `Worker lost during its last attempt (${task.attempts})` }
+            this.statements.failExpiredTask.run({ id: task.id, now, ...error })
+            this.statements.insertError.run({ id: task.id, attempt: task.attempts, now, ...error })
+          } else {
+            this.statements.requeueTask.run({ id: task.id, now })
+          }
+        }
+        return expired.length
+      })
+      .immediate()
+  }
+
+  async deleteFinishedBefore(cutoff: number): Promise<number> {
+    return this.statements.deleteFinished.run(cutoff).changes
+  }
+
+  async close(): Promise<void> {
+    this.db.close()
+  }
+}
+
+function toTask(row: Row): Task {
+  const optional = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T))
+  const errorCode = optional<Code>(row['error_code'])
+  return {
+    id: row['id'] as string,
+    kind: row['kind'] as Task['kind'],
+    state: row['state'] as TaskState,
+    source: optional(row['source']),
+    destination: row['destination'] as string,
+    target: row['target'] as string,
+    finalDestination: optional(row['final_destination']),
+    metadataXml: optional(row['metadata_xml']),
+    metadataPairs: JSON.parse(row['metadata_pairs'] as string),
+    attempts: row['attempts'] as number,
+    maxAttempts: row['max_attempts'] as number,
+    runAt: row['run_at'] as number,
+    leaseOwner: optional(row['lease_owner']),
+    leaseToken: row['lease_token'] as number,
+    leaseUntil: optional(row['lease_until']),
+    bytesDone: row['bytes_done'] as number,
+    bytesTotal: row['bytes_total'] as number,
+    filesDone: row['files_done'] as number,
+    filesTotal: row['files_total'] as number,
+    lastError: errorCode && { code: errorCode, message: row['error_message'] as string },
+    createdAt: row['created_at'] as number,
+    startedAt: optional(row['started_at']),
+    updatedAt: row['updated_at'] as number,
+    finishedAt: optional(row['finished_at']),
+  }
+}

@@ -1,0 +1,92 @@
+import type { Code } from '../errors.js'
+
+export type TaskKind = 'load' | 'purge'
+
+/** Internal states; the WFM sees them through `publicStatus`. */
+export const TASK_STATES = Object.freeze(['queued', 'running', 'retry_wait', 'succeeded', 'failed'] as const)
+export type TaskState = (typeof TASK_STATES)[number]
+export const ACTIVE_STATES: readonly TaskState[] = ['queued', 'running', 'retry_wait']
+
+export type PublicStatus = 'IN_PROGRESS' | 'SUCCESS' | 'FAILED'
+
+export function publicStatus(state: TaskState): PublicStatus {
+  if (state === 'succeeded') return 'SUCCESS'
+  if (state === 'failed') return 'FAILED'
+  return 'IN_PROGRESS'
+}
+
+export interface MetadataPair {
+  readonly key: string
+  readonly value: string
+}
+
+export interface TaskError {
+  readonly attempt: number
+  readonly at: number
+  readonly code: Code
+  /** Already redacted. */
+  readonly message: string
+}
+
+/** What the store keeps of a task. URLs are stored as given (credentials included) and redacted on display. */
+export interface Task {
+  readonly id: string
+  readonly kind: TaskKind
+  readonly state: TaskState
+  /** LoadAsset's SourceAssetUrl, trimmed; undefined for purges. */
+  readonly source?: string
+  /** DestinationAsset as the WFM sent it, trimmed. */
+  readonly destination: string
+  /** The absolute URL the work targets: `destination` resolved against the CDN base. */
+  readonly target: string
+  /** What GetTaskStatus returns on SUCCESS. */
+  readonly finalDestination?: string
+  readonly metadataXml?: string
+  readonly metadataPairs: readonly MetadataPair[]
+  readonly attempts: number
+  readonly maxAttempts: number
+  /** Epoch ms when the task may next be claimed. */
+  readonly runAt: number
+  readonly leaseOwner?: string
+  readonly leaseToken: number
+  readonly leaseUntil?: number
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  readonly filesDone: number
+  readonly filesTotal: number
+  readonly lastError?: { readonly code: Code; readonly message: string }
+  readonly createdAt: number
+  readonly startedAt?: number
+  readonly updatedAt: number
+  readonly finishedAt?: number
+}
+
+export interface NewTask {
+  readonly kind: TaskKind
+  readonly source?: string
+  readonly destination: string
+  readonly target: string
+  readonly metadataXml?: string
+  readonly metadataPairs: readonly MetadataPair[]
+  readonly maxAttempts: number
+  /** Identical requests share it; while one is active, submitting another returns its id. */
+  readonly dedupeKey: string
+}
+
+/** A task claimed by one worker; `token` fences every later write (a newer claim gets a higher token). */
+export interface Claimed {
+  readonly task: Task
+  readonly token: number
+}
+
+export interface Progress {
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  readonly filesDone: number
+  readonly filesTotal: number
+}
+
+export type Outcome =
+  | { readonly state: 'succeeded'; readonly finalDestination: string }
+  | { readonly state: 'failed'; readonly error: Omit<TaskError, 'attempt' | 'at'> }
+  | { readonly state: 'retry_wait'; readonly error: Omit<TaskError, 'attempt' | 'at'>; readonly runAt: number }

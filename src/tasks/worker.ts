@@ -1,0 +1,161 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { asPublishError, PublishError } from '../errors.js'
+import type { Logger } from '../observability/logger.js'
+import { redact } from '../observability/redact.js'
+import { retryDelayMs } from './retry.js'
+import type { TaskStore } from './store.js'
+import type { Claimed, Progress, Task } from './types.js'
+
+/** Does a task's work; resolves with the final DestinationAsset. Must give up when `signal` aborts. */
+export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void) => Promise<string>
+
+export interface WorkerOptions {
+  /** Identifies this process in leases. */
+  readonly name: string
+  readonly concurrency: number
+  readonly leaseMs: number
+  readonly pollMs: number
+  readonly retryBaseMs: number
+  readonly retryMaxMs: number
+  readonly now: () => number
+  readonly logger: Logger
+}
+
+/** Progress reaches the database at most this often: it is for people watching, not for recovery. */
+const PROGRESS_WRITE_MS = 1_000
+
+/**
+ * Claims due tasks and runs them, `concurrency` at a time, each under a lease renewed every third
+ * of its length. States: running → stopping → stopped.
+ */
+export class Worker {
+  private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
+  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController }>()
+  private wakeUp: (() => void) | undefined
+  private loop: Promise<void> = Promise.resolve()
+
+  constructor(
+    private readonly store: TaskStore,
+    private readonly runner: TaskRunner,
+    private readonly options: WorkerOptions,
+  ) {}
+
+  start(): void {
+    if (this.state !== 'idle') return
+    this.state = 'running'
+    this.loop = this.claimLoop()
+  }
+
+  /** Looks for work now rather than at the next poll: a task was just submitted. */
+  wake(): void {
+    this.wakeUp?.()
+  }
+
+  get running(): number {
+    return this.active.size
+  }
+
+  /**
+   * Stops claiming, lets running tasks finish for up to `graceMs`, then aborts the rest and gives
+   * them back to the queue without counting the attempt.
+   */
+  async stop(graceMs: number): Promise<void> {
+    if (this.state !== 'running') return
+    this.state = 'stopping'
+    this.wake()
+    await this.loop
+    const all = Promise.all([...this.active.values()].map((a) => a.done))
+    const timer = sleep(graceMs, 'timeout', { ref: false })
+    if ((await Promise.race([all.then(() => 'done'), timer])) === 'timeout') {
+      for (const { controller } of this.active.values()) controller.abort(new PublishError('ERR_SHUTDOWN'))
+      await all
+    }
+    this.state = 'stopped'
+  }
+
+  private async claimLoop(): Promise<void> {
+    const { logger } = this.options
+    while (this.state === 'running') {
+      let claimed: Claimed | undefined
+      if (this.active.size < this.options.concurrency) {
+        try {
+          claimed = await this.store.claim(this.options.name, this.options.leaseMs, this.options.now())
+        } catch (e) {
+          logger.error({ err: e }, 'claiming a task failed')
+        }
+      }
+      if (claimed) {
+        this.run(claimed)
+        continue
+      }
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, this.options.pollMs)
+        this.wakeUp = () => {
+          clearTimeout(timer)
+          resolve()
+        }
+      })
+      this.wakeUp = undefined
+    }
+  }
+
+  private run(claimed: Claimed): void {
+    const controller = new AbortController()
+    const done = this.execute(claimed, controller).finally(() => {
+      this.active.delete(claimed.task.id)
+      this.wake()
+    })
+    this.active.set(claimed.task.id, { done, controller })
+  }
+
+  private async execute(claimed: Claimed, controller: AbortController): Promise<void> {
+    const { store, options } = this
+    const { task } = claimed
+    const log = options.logger.child({ taskId: task.id, kind: task.kind, attempt: task.attempts })
+    const renewal = setInterval(() => {
+      store.renew(claimed, options.leaseMs, options.now()).then(
+        (kept) => kept || controller.abort(new PublishError('ERR_LEASE_LOST')),
+        (e) => log.warn({ err: e }, 'renewing the lease failed'),
+      )
+    }, Math.max(10, Math.floor(options.leaseMs / 3)))
+    let lastWrite = 0
+    const onProgress = (progress: Progress): void => {
+      const now = options.now()
+      if (now - lastWrite < PROGRESS_WRITE_MS && progress.filesDone < progress.filesTotal) return
+      lastWrite = now
+      store.progress(claimed, progress, now).catch((e) => log.warn({ err: e }, 'saving progress failed'))
+    }
+    log.info('task started')
+    try {
+      const finalDestination = await this.runner(task, controller.signal, onProgress)
+      await store.finish(claimed, { state: 'succeeded', finalDestination }, options.now())
+      log.info({ finalDestination }, 'task succeeded')
+    } catch (thrown) {
+      await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
+    } finally {
+      clearInterval(renewal)
+    }
+  }
+
+  private async settleFailure(claimed: Claimed, thrown: unknown, log: Logger): Promise<void> {
+    const { store, options } = this
+    const error = asPublishError(thrown)
+    const now = options.now()
+    if (error.code === 'ERR_LEASE_LOST') return log.warn('lease lost to another worker: result discarded')
+    if (error.code === 'ERR_SHUTDOWN') {
+      await store.release(claimed, now)
+      return log.info('task released at shutdown')
+    }
+    if (error.code === 'ERR_INTERNAL') log.error({ err: thrown }, 'task hit an internal error')
+    const recorded = { code: error.code, message: redact(error.message) }
+    const { attempts, maxAttempts } = claimed.task
+    if (error.retryable && attempts < maxAttempts) {
+      const runAt = now + retryDelayMs(attempts, options.retryBaseMs, options.retryMaxMs)
+      await store.finish(claimed, { state: 'retry_wait', error: recorded, runAt }, now)
+      log.warn({ code: error.code, error: recorded.message, retryInMs: runAt - now }, 'task will retry')
+    } else {
+      await store.finish(claimed, { state: 'failed', error: recorded }, now)
+      log.warn({ code: error.code, error: recorded.message }, 'task failed')
+    }
+  }
+}

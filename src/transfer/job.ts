@@ -1,0 +1,68 @@
+import { backendFactories } from '../backends/registry.js'
+import type { Backend, BackendContext, Endpoint } from '../backends/types.js'
+import type { Progress } from '../tasks/types.js'
+
+/** What one task's transfer needs from its caller. */
+export interface Job {
+  /** Names temporary files, so a restarted task overwrites its own leftovers. */
+  readonly taskId: string
+  readonly signal: AbortSignal
+  /** Called often; the caller decides how often to persist. */
+  onProgress(progress: Progress): void
+}
+
+export interface TransferOptions {
+  readonly backends: BackendContext
+  /** Files of one directory in flight at once. */
+  readonly parallelFiles: number
+  readonly connectionsPerHost: number
+}
+
+/** Opens a backend for the duration of `work` and always closes it. */
+export async function withBackend<T>(endpoint: Endpoint, context: BackendContext, work: (b: Backend) => Promise<T>): Promise<T> {
+  const backend = backendFactories[endpoint.scheme](endpoint, context)
+  try {
+    return await work(backend)
+  } finally {
+    await backend.close().catch(() => {})
+  }
+}
+
+/** Runs `work` over `items`, at most `limit` at once; the first failure stops the rest and rejects. */
+export async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
+  let next = 0
+  let failed = false
+  const lane = async (): Promise<void> => {
+    while (!failed && next < items.length) {
+      signal.throwIfAborted()
+      const item = items[next++]!
+      try {
+        await work(item)
+      } catch (e) {
+        failed = true
+        throw e
+      }
+    }
+  }
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+}
+
+/** Every file below `dir`, depth first, paths relative to `dir` (POSIX separators). */
+export async function walk(backend: Backend, dir: string, signal: AbortSignal): Promise<{ files: Array<{ rel: string; size: number }>; dirs: string[] }> {
+  const files: Array<{ rel: string; size: number }> = []
+  const dirs: string[] = []
+  const visit = async (path: string, rel: string): Promise<void> => {
+    for (const entry of await backend.list(path, signal)) {
+      const name = entry.path.slice(entry.path.lastIndexOf('/') + 1)
+      const childRel = rel ? `${rel}/${name}` : name
+      if (entry.type === 'directory') {
+        dirs.push(childRel)
+        await visit(entry.path, childRel)
+      } else {
+        files.push({ rel: childRel, size: entry.size })
+      }
+    }
+  }
+  await visit(dir, '')
+  return { files, dirs }
+}

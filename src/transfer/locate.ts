@@ -1,0 +1,122 @@
+import { realpathSync } from 'node:fs'
+import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { isScheme } from '../backends/registry.js'
+import type { Endpoint } from '../backends/types.js'
+import { PublishError } from '../errors.js'
+import { redact } from '../observability/redact.js'
+
+/** A URL taken apart for a backend. */
+export interface Location {
+  readonly endpoint: Endpoint
+  /** The backend path, without a trailing slash. */
+  readonly path: string
+  /** The URL ended with a slash: it names a directory. */
+  readonly isDirectory: boolean
+  /** The URL itself, credentials included. */
+  readonly url: string
+}
+
+const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
+
+/**
+ * A DestinationAsset as an absolute URL: a relative path or identifier is taken under `cdnBase`.
+ * @throws PublishError ERR_POLICY_DENIED when a relative path climbs out of the base.
+ */
+export function resolveDestination(destination: string, cdnBase: string): string {
+  if (absoluteUrl.test(destination)) return destination
+  const segments = destination.split('/').filter((s) => s !== '' && s !== '.')
+  if (segments.includes('..')) {
+    throw new PublishError('ERR_POLICY_DENIED', `Relative destination ${destination} must not contain '..'`)
+  }
+  const trailing = destination.endsWith('/') && segments.length > 0 ? '/' : ''
+  return cdnBase + segments.map(encodeURIComponent).join('/') + trailing
+}
+
+/**
+ * @throws PublishError ERR_UNSUPPORTED_SCHEME for a scheme without a backend,
+ *   ERR_REQUEST_INVALID for a URL that cannot be parsed.
+ */
+export function parseLocation(url: string): Location {
+  let parsed: URL
+  try {
+    parsed = new URL(url)
+  } catch {
+    throw new PublishError('ERR_REQUEST_INVALID', `Not a valid URL: ${redact(url)}`)
+  }
+  const scheme = parsed.protocol.slice(0, -1).toLowerCase()
+  if (!isScheme(scheme)) throw new PublishError('ERR_UNSUPPORTED_SCHEME', `Unsupported URL scheme ${scheme}: in ${redact(url)}`)
+  const isDirectory = parsed.pathname.endsWith('/')
+  if (scheme === 'file') {
+    if (parsed.host !== '' && parsed.host !== 'localhost') {
+      throw new PublishError('ERR_REQUEST_INVALID', `file:// URLs name no host: ${redact(url)}`)
+    }
+    const path = fileURLToPath(parsed)
+    return { endpoint: { scheme, host: '', port: 0 }, path: trimSlash(path), isDirectory, url }
+  }
+  const endpoint: Endpoint = {
+    scheme,
+    host: parsed.hostname,
+    port: parsed.port ? Number(parsed.port) : 21,
+    ...(parsed.username && { user: decodeURIComponent(parsed.username) }),
+    ...(parsed.password && { password: decodeURIComponent(parsed.password) }),
+  }
+  // RFC 1738: the path is relative to the login directory; an encoded leading slash (%2F) makes it absolute.
+  const path = decodeURIComponent(parsed.pathname.slice(1))
+  return { endpoint, path: trimSlash(path) || '.', isDirectory, url }
+}
+
+function trimSlash(path: string): string {
+  return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
+}
+
+/** A file or directory name below a directory location, as a location. */
+export function childLocation(parent: Location, name: string, isDirectory = false): Location {
+  const url = (parent.url.endsWith('/') ? parent.url : `${parent.url}/`) + encodeURIComponent(name)
+  return { ...parent, path: posix.join(parent.path, name), isDirectory, url }
+}
+
+/**
+ * Where `file://` may read and write. Paths are compared after resolving `..` and symlinks of the
+ * deepest existing ancestor, so a link inside a root cannot lead out of it.
+ */
+export function createLocationPolicy(fileRoots: readonly string[]) {
+  const roots = fileRoots.map((root) => realpathOrSelf(resolve(root)))
+  return {
+    /** @throws PublishError ERR_POLICY_DENIED */
+    check(location: Location): void {
+      if (location.endpoint.scheme !== 'file') return
+      const real = realpathOfDeepestAncestor(location.path)
+      const inside = roots.some((root) => {
+        const rel = relative(root, real)
+        return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep))
+      })
+      if (!inside) throw new PublishError('ERR_POLICY_DENIED', `file://${location.path} is outside the allowed file roots`)
+    },
+  }
+}
+
+export type LocationPolicy = ReturnType<typeof createLocationPolicy>
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return path
+  }
+}
+
+function realpathOfDeepestAncestor(path: string): string {
+  let current = resolve(path)
+  const rest: string[] = []
+  for (;;) {
+    try {
+      return join(realpathSync(current), ...rest)
+    } catch {
+      const parent = dirname(current)
+      if (parent === current) return resolve(path)
+      rest.unshift(basename(current))
+      current = parent
+    }
+  }
+}
