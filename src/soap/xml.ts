@@ -7,9 +7,9 @@ export const APUBI_NS = 'wfm:APUBI/v1/schemas'
  */
 export const OPERATION_NAMESPACES: ReadonlySet<string> = new Set([APUBI_NS, 'wfm:/APUBI/v1/schemas', ''])
 
-const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&apos;' }
+const escapes: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;' }
 
-/** Escapes text for element content and attribute values. */
+/** Escapes text for element content and for attribute values in double quotes. */
 export function escapeXml(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => escapes[c] ?? c)
+  return text.replace(/[&<>"]/g, (c) => escapes[c] ?? c)
 }

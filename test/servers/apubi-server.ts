@@ -45,6 +45,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const base = options.dataDir ? undefined : mkdtempSync(join(tmpdir(), 'apubi-test-'))
   const dataDir = options.dataDir ?? join(base!, 'data')
   const fileRoot = options.fileRoot ?? join(base!, 'files')
+  mkdirSync(fileRoot, { recursive: true })
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve'], {
     env: {
       ...process.env,
@@ -63,7 +64,6 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  mkdirSync(fileRoot, { recursive: true })
   const url = `http://127.0.0.1:${port}/apubi`
   for (let i = 0; ; i++) {
     if (child.exitCode !== null) throw new Error(`server exited at start:\n${output}`)

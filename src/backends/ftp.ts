@@ -1,0 +1,383 @@
+import { posix } from 'node:path'
+import { PassThrough, Writable, type Readable } from 'node:stream'
+import { Client, FTPError, type FileInfo } from 'basic-ftp'
+import { PublishError, type Code } from '../errors.js'
+import { REDACTED } from '../observability/redact.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
+
+/**
+ * FTP servers (`ftp://user:password@host:port/path`) through a small pool of basic-ftp clients.
+ * Paths are sent as given: relative ones start at the login directory, absolute ones at the server root.
+ */
+export const createFtpBackend: BackendFactory = (endpoint, context) => new FtpBackend(endpoint, context)
+
+type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir'
+
+/** One logged-in control connection and the host slot it holds until it is closed. */
+interface Connection {
+  readonly client: Client
+  readonly release: () => void
+  /** The absolute login directory, where a CWD probe puts the client back. */
+  readonly home: string
+  /** The server offers MLST: one command tells a file from a directory and gives its size. */
+  readonly mlst: boolean
+  idleTimer?: NodeJS.Timeout
+}
+
+// Idle connections keep their host slots; more than a few only starve other tasks on that host.
+const MAX_IDLE_CONNECTIONS = 4
+// Bounds what a download buffers ahead of a slow consumer; beyond it TCP backpressure holds the server.
+const READ_BUFFER_BYTES = 1 << 20
+
+function origin(endpoint: Endpoint): string {
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
+  return `ftp://${host}:${endpoint.port}`
+}
+
+/** Opens a control connection in a free host slot, logs in and learns the login directory. */
+async function connect(endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<Connection> {
+  const release = await context.hosts.acquire(origin(endpoint), signal)
+  const client = new Client(context.timeoutMs)
+  // basic-ftp cannot cancel a command: closing the client is what stops it.
+  const stop = (): void => client.close()
+  signal.addEventListener('abort', stop, { once: true })
+  try {
+    await client.access({ host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password })
+    const features = await client.features()
+    return { client, release, home: await client.pwd(), mlst: features.has('MLST') }
+  } catch (e) {
+    client.close()
+    release()
+    throw e
+  } finally {
+    signal.removeEventListener('abort', stop)
+  }
+}
+
+const replyCodes: Readonly<Record<number, Code>> = {
+  421: 'ERR_TRANSFER', // service closing the connection
+  425: 'ERR_TRANSFER', // data connection could not be opened
+  426: 'ERR_TRANSFER', // transfer aborted
+  530: 'ERR_AUTH',
+  552: 'ERR_TRANSFER', // storage full: may pass once space is freed
+  553: 'ERR_PERMISSION', // file name not allowed
+}
+
+const errnoCodes: Readonly<Record<string, Code>> = {
+  ECONNREFUSED: 'ERR_UNREACHABLE',
+  ENOTFOUND: 'ERR_UNREACHABLE',
+  EAI_AGAIN: 'ERR_UNREACHABLE',
+  EHOSTUNREACH: 'ERR_UNREACHABLE',
+  ENETUNREACH: 'ERR_UNREACHABLE',
+  ECONNRESET: 'ERR_TRANSFER',
+  EPIPE: 'ERR_TRANSFER',
+  ETIMEDOUT: 'ERR_TRANSFER',
+}
+
+/** Our code for a basic-ftp failure. `connecting`: it happened before the login completed. */
+function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
+  if (e instanceof FTPError) {
+    // 550 is "file unavailable": absent for a lookup, refused for a creation.
+    if (e.code === 550) return op === 'write' || op === 'mkdir' ? 'ERR_PERMISSION' : 'ERR_NOT_FOUND'
+    return replyCodes[e.code] ?? (e.code < 500 ? 'ERR_TRANSFER' : 'ERR_INTERNAL')
+  }
+  // Refused, unresolvable, timed out or reset before a greeting and login: nobody serves there.
+  if (connecting) return 'ERR_UNREACHABLE'
+  // What remains (lost connection, timeout, a failing body stream) may pass on another attempt.
+  return errnoCodes[(e as NodeJS.ErrnoException).code ?? ''] ?? 'ERR_TRANSFER'
+}
+
+class FtpBackend implements Backend {
+  readonly scheme = 'ftp' as const
+  // RNTO replaces the target on the servers we test; where it refuses, `rename` deletes the target first.
+  readonly features = { atomicRename: true }
+  private readonly idle: Connection[] = []
+  private readonly busy = new Set<Connection>()
+  private closed = false
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly context: BackendContext,
+  ) {}
+
+  async stat(path: string, signal: AbortSignal): Promise<Entry> {
+    return this.use('stat', path, signal, async (conn) => {
+      const entry = await entryOf(conn, path)
+      if (!entry) throw this.fail('ERR_NOT_FOUND', 'stat', path, 'no such file or directory')
+      return entry
+    })
+  }
+
+  async list(dir: string, signal: AbortSignal): Promise<Entry[]> {
+    return this.use('list', dir, signal, async (conn) => {
+      // Servers answer LIST of a missing path with 450, 451 or 501, and of a file with the file itself.
+      const entry = await entryOf(conn, dir)
+      if (!entry) throw this.fail('ERR_NOT_FOUND', 'list', dir, 'no such directory')
+      if (entry.type !== 'directory') throw this.fail('ERR_NOT_A_DIRECTORY', 'list', dir, 'not a directory')
+      const children = await conn.client.list(dir)
+      return children.filter((f) => f.name !== '.' && f.name !== '..').map((f) => childEntry(dir, f))
+    })
+  }
+
+  async read(path: string, signal: AbortSignal): Promise<Readable> {
+    // Checked first so that a missing file rejects `read` itself, not the stream later.
+    await this.use('read', path, signal, async (conn) => {
+      const entry = await entryOf(conn, path)
+      if (entry?.type !== 'file') throw this.fail('ERR_NOT_FOUND', 'read', path, entry ? 'not a file' : 'no such file')
+    })
+    return this.download(await this.take('read', path, signal), path, signal)
+  }
+
+  async write(path: string, body: Readable, signal: AbortSignal): Promise<void> {
+    // A body failing while directories are made must not crash the process; the upload reports it.
+    body.on('error', () => {})
+    let stored = false
+    try {
+      await this.use('write', path, signal, async (conn) => {
+        await this.makeDirs(conn, posix.dirname(path), 'write')
+        stored = true
+        await conn.client.uploadFrom(body, path)
+      })
+    } catch (e) {
+      body.destroy()
+      if (stored) await this.removeLeftover(path)
+      throw e
+    }
+  }
+
+  async rename(from: string, to: string, signal: AbortSignal): Promise<void> {
+    await this.use('rename', from, signal, ({ client }) => renameReplacing(client, from, to))
+  }
+
+  async remove(path: string, signal: AbortSignal): Promise<void> {
+    await this.use('remove', path, signal, async (conn) => {
+      const entry = await entryOf(conn, path)
+      if (!entry) throw this.fail('ERR_NOT_FOUND', 'remove', path, 'no such file or directory')
+      await (entry.type === 'directory' ? conn.client.removeEmptyDir(path) : conn.client.remove(path))
+    })
+  }
+
+  async mkdir(path: string, signal: AbortSignal): Promise<void> {
+    await this.use('mkdir', path, signal, (conn) => this.makeDirs(conn, path, 'mkdir'))
+  }
+
+  async close(): Promise<void> {
+    this.closed = true
+    for (const conn of [...this.idle.splice(0), ...this.busy]) this.discard(conn)
+    this.busy.clear()
+  }
+
+  /** Runs `work` on a pooled connection, which aborting `signal` closes; errors leave translated. */
+  private async use<T>(op: Operation, path: string, signal: AbortSignal, work: (conn: Connection) => Promise<T>): Promise<T> {
+    const conn = await this.take(op, path, signal)
+    const stop = (): void => conn.client.close()
+    signal.addEventListener('abort', stop, { once: true })
+    try {
+      const result = await work(conn)
+      this.giveBack(conn)
+      return result
+    } catch (e) {
+      this.giveBack(conn, e)
+      throw this.translate(e, op, path, signal)
+    } finally {
+      signal.removeEventListener('abort', stop)
+    }
+  }
+
+  private async take(op: Operation, path: string, signal: AbortSignal): Promise<Connection> {
+    let conn: Connection | undefined
+    try {
+      if (this.closed) throw new Error('backend closed')
+      signal.throwIfAborted()
+      while ((conn = this.idle.pop())) {
+        clearTimeout(conn.idleTimer)
+        if (!conn.client.closed) break
+        this.discard(conn) // the server hung up while it sat idle
+      }
+      conn ??= await connect(this.endpoint, this.context, signal)
+    } catch (e) {
+      throw this.translate(e, op, path, signal, true)
+    }
+    if (this.closed) {
+      this.discard(conn)
+      throw this.translate(new Error('backend closed'), op, path, signal)
+    }
+    this.busy.add(conn)
+    return conn
+  }
+
+  /** Pools a connection that is still in a known state: after success or a mere negative reply. */
+  private giveBack(conn: Connection, error?: unknown): void {
+    this.busy.delete(conn)
+    const healthy = error === undefined || error instanceof PublishError || (error instanceof FTPError && error.code >= 500)
+    if (!healthy || this.closed || conn.client.closed || this.idle.length >= MAX_IDLE_CONNECTIONS) {
+      return this.discard(conn)
+    }
+    // An idle connection holds a host slot that other tasks may be waiting for.
+    conn.idleTimer = setTimeout(() => {
+      const i = this.idle.indexOf(conn)
+      if (i >= 0) this.idle.splice(i, 1)
+      this.discard(conn)
+    }, this.context.timeoutMs).unref()
+    this.idle.push(conn)
+  }
+
+  private discard(conn: Connection): void {
+    clearTimeout(conn.idleTimer)
+    conn.client.close()
+    conn.release()
+  }
+
+  /** Streams RETR into the returned Readable; the connection is pooled again once the server confirmed. */
+  private download(conn: Connection, path: string, signal: AbortSignal): Readable {
+    const out = new PassThrough({ highWaterMark: READ_BUFFER_BYTES })
+    let settled = false
+    const settle = (error?: unknown): boolean => {
+      if (settled) return false
+      settled = true
+      signal.removeEventListener('abort', abort)
+      this.giveBack(conn, error)
+      return true
+    }
+    const abort = (): void => {
+      out.destroy(this.translate(signal.reason, 'read', path, signal))
+    }
+    signal.addEventListener('abort', abort, { once: true })
+    // Closed before the server confirmed: it may still be sending, so the connection cannot be reused.
+    out.once('close', () => settle(new Error('read stream closed early')))
+    conn.client.downloadTo(forwardInto(out), path).then(
+      () => {
+        if (settle()) out.end()
+      },
+      (e: unknown) => {
+        if (settle(e)) out.destroy(this.translate(e, 'read', path, signal))
+      },
+    )
+    return out
+  }
+
+  /** MKD for each missing level, top down. Never CWD: a pooled client must keep its working directory. */
+  private async makeDirs(conn: Connection, dir: string, op: Operation): Promise<void> {
+    if (dir === '.' || dir === '/') return
+    const entry = await entryOf(conn, dir)
+    if (entry?.type === 'directory') return
+    if (entry) throw this.fail('ERR_NOT_A_DIRECTORY', op, dir, 'a file is in the way')
+    await this.makeDirs(conn, posix.dirname(dir), op)
+    try {
+      await conn.client.send(`MKD ${await conn.client.protectWhitespace(dir)}`)
+    } catch (e) {
+      // Another connection (a parallel write) may have made it since we looked.
+      if ((await entryOf(conn, dir))?.type !== 'directory') throw e
+    }
+  }
+
+  /** Best effort, under a signal of its own: the task's signal may be why the upload stopped. */
+  private async removeLeftover(path: string): Promise<void> {
+    const signal = AbortSignal.timeout(this.context.timeoutMs)
+    await this.use('remove', path, signal, ({ client }) => client.remove(path)).catch(() => {})
+  }
+
+  private translate(e: unknown, op: Operation, path: string, signal: AbortSignal, connecting = false): PublishError {
+    if (e instanceof PublishError) return e
+    if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, path, 'aborted', e)
+    return this.fail(codeFor(e, op, connecting), op, path, e instanceof Error ? e.message : String(e), e)
+  }
+
+  /** An error naming the operation, the URL without credentials, and why; the password never shows. */
+  private fail(code: Code, op: Operation, path: string, why: string, cause?: unknown): PublishError {
+    const { password } = this.endpoint
+    const reason = password ? why.split(password).join(REDACTED) : why
+    // RFC 1738: %2F marks a path from the server root, as src/transfer/locate.ts reads it back.
+    const urlPath = path.startsWith('/') ? `%2F${path.slice(1)}` : path
+    return new PublishError(code, `${op} ${origin(this.endpoint)}/${urlPath}: ${reason}`, { cause })
+  }
+}
+
+/** What is at `path`, or undefined when nothing is (550). The working directory is left unchanged. */
+async function entryOf(conn: Connection, path: string): Promise<Entry | undefined> {
+  try {
+    return conn.mlst ? await entryByMlst(conn.client, path) : await entryByCwdAndSize(conn, path)
+  } catch (e) {
+    if (e instanceof FTPError && e.code === 550) return undefined
+    throw e
+  }
+}
+
+async function entryByMlst(client: Client, path: string): Promise<Entry> {
+  const reply = await client.send(`MLST ${await client.protectWhitespace(path)}`)
+  return { path, ...parseMlst(reply.message) }
+}
+
+/** The facts line of an MLST reply: "250-Listing x\n type=file;size=3;modify=…; /x\n250 End". */
+function parseMlst(message: string): Pick<Entry, 'type' | 'size'> {
+  const line = message.split('\n').find((l) => l.startsWith(' '))
+  if (!line) throw new Error(`unreadable MLST reply: ${message}`)
+  const facts = new Map<string, string>()
+  for (const fact of line.slice(1, line.indexOf(' ', 1)).split(';')) {
+    const eq = fact.indexOf('=')
+    if (eq > 0) facts.set(fact.slice(0, eq).toLowerCase(), fact.slice(eq + 1).toLowerCase())
+  }
+  // cdir and pdir: some servers describe the directory itself (MLST .) that way.
+  const type = facts.get('type') ?? ''
+  if (type === 'dir' || type === 'cdir' || type === 'pdir') return { type: 'directory', size: 0 }
+  return { type: 'file', size: Number(facts.get('size') ?? 0) }
+}
+
+/** Without MLST: only a directory accepts CWD (we go back home at once); SIZE gives a file's size. */
+async function entryByCwdAndSize(conn: Connection, path: string): Promise<Entry> {
+  const { client } = conn
+  const isDirectory = await client.cd(path).then(
+    () => true,
+    (e: unknown) => {
+      if (e instanceof FTPError && e.code === 550) return false
+      throw e
+    },
+  )
+  if (!isDirectory) return { path, type: 'file', size: await client.size(path) }
+  try {
+    await client.cd(conn.home)
+  } catch (e) {
+    client.close() // stranded in another directory, it must not be pooled again
+    throw e
+  }
+  return { path, type: 'directory', size: 0 }
+}
+
+function childEntry(dir: string, file: FileInfo): Entry {
+  const path = posix.join(dir, file.name)
+  return file.isDirectory ? { path, type: 'directory', size: 0 } : { path, type: 'file', size: file.size }
+}
+
+/**
+ * RNFR + RNTO. RFC 959 leaves RNTO onto an existing file to the server; where it is refused with a
+ * permanent reply and a target exists, the target is deleted and the rename tried once more.
+ */
+async function renameReplacing(client: Client, from: string, to: string): Promise<void> {
+  const source = await client.protectWhitespace(from)
+  const target = await client.protectWhitespace(to)
+  await client.send(`RNFR ${source}`) // 550 here: `from` is missing, and `to` stays untouched
+  try {
+    await client.send(`RNTO ${target}`)
+  } catch (e) {
+    if (!(e instanceof FTPError) || e.code < 500) throw e
+    await client.remove(to).catch(() => {
+      throw e // nothing to replace: RNTO failed for another reason
+    })
+    await client.send(`RNFR ${source}`)
+    await client.send(`RNTO ${target}`)
+  }
+}
+
+/**
+ * A destination for `downloadTo` that forwards into `out` at the pace `out` is read. basic-ftp ends
+ * its destination even when the transfer failed, so `out` is never handed to it: we end `out` only
+ * after the server confirmed the whole file.
+ */
+function forwardInto(out: PassThrough): Writable {
+  return new Writable({
+    write(chunk, _encoding, next) {
+      if (out.write(chunk)) next()
+      else out.once('drain', () => next())
+    },
+  })
+}
