@@ -2,9 +2,15 @@
 // (Debian's python3-pyftpdlib) as a child process, a second implementation with its own quirks.
 import { spawn, spawnSync } from 'node:child_process'
 import { once } from 'node:events'
+import { mkdir, mkdtemp, rm } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FtpSrv } from 'ftp-srv'
+import { createFtpBackend } from '../../src/backends/ftp.js'
+import type { Endpoint } from '../../src/backends/types.js'
+import type { ConformanceSetup } from '../backends/conformance.js'
 
 export interface FtpServer {
   readonly host: string
@@ -29,6 +35,7 @@ const USER = 'apubi'
 // Distinctive, so a test can assert it never shows up in an error message. ftp-srv strips `"` and
 // tokens like `-a` from every argument, PASS included: keep it free of both.
 const PASSWORD = 'Sesame-7f3a9c'
+const WRONG_PASSWORD = 'Wrong-Guess-4711'
 const PYTHON = '/usr/bin/python3'
 const STARTUP_MS = 10_000
 
@@ -100,6 +107,37 @@ export async function startPyftpdlib(root: string): Promise<FtpServer | undefine
       if (child.exitCode === null) child.kill()
       await exited
     },
+  }
+}
+
+/**
+ * The conformance setup for one FTP server implementation: a fresh temporary root, the server on it,
+ * and an ftp backend logged in. `suite` is the backend path of the suite's directory: relative (to
+ * the login directory) or absolute, so that both kinds of path get exercised.
+ */
+export function ftpSuite(start: (root: string) => Promise<FtpServer | undefined>, suite: string, missing = 'the server is not installed'): ConformanceSetup {
+  return async (context) => {
+    const root = await mkdtemp(join(tmpdir(), 'apubi-ftp-'))
+    const server = await start(root)
+    if (!server) {
+      await rm(root, { recursive: true })
+      return { skip: missing }
+    }
+    await mkdir(join(root, suite))
+    const endpoint: Endpoint = { scheme: 'ftp', host: server.host, port: server.port, user: server.user, password: server.password }
+    const backend = createFtpBackend(endpoint, context)
+    return {
+      backend,
+      root: suite,
+      network: true,
+      secret: server.password,
+      wrongPassword: () => ({ backend: createFtpBackend({ ...endpoint, password: WRONG_PASSWORD }, context), password: WRONG_PASSWORD }),
+      close: async () => {
+        await backend.close()
+        await server.close()
+        await rm(root, { recursive: true, force: true })
+      },
+    }
   }
 }
 

@@ -1,0 +1,291 @@
+// The behaviour every backend owes the transfer code (the contract in src/backends/types.ts), run
+// against real storage. Each backend's test file is one call of `backendConformance`.
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
+import { Readable } from 'node:stream'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { after, before, describe, it, type TestContext } from 'node:test'
+import { createHostLimiter } from '../../src/backends/host-limiter.js'
+import type { Backend, BackendContext, HostLimiter } from '../../src/backends/types.js'
+import { PublishError, type Code } from '../../src/errors.js'
+
+export interface ConformanceTarget {
+  readonly backend: Backend
+  /** Backend path of an empty, writable directory the suite may fill. */
+  readonly root: string
+  /** Whether the backend draws connections from `context.hosts` (false for local storage). */
+  readonly network: boolean
+  /** A secret of the endpoint that no error message may contain. */
+  readonly secret?: string
+  /** For backends with credentials: one for the same storage with a wrong password, and that password. */
+  readonly wrongPassword?: () => { backend: Backend; password: string }
+  /** Closes the backend and stops whatever setup started. */
+  close(): Promise<void>
+}
+
+/** Builds the target with the context the suite controls; `{ skip }` says why it cannot run here. */
+export type ConformanceSetup = (context: BackendContext) => Promise<ConformanceTarget | { skip: string }>
+
+const MiB = 1 << 20
+const HOST_LIMIT = 2
+const CHUNK_BYTES = 256 * 1024
+// A block of noise reused for generated content, each chunk stamped with its index so none repeat.
+const NOISE = randomBytes(CHUNK_BYTES)
+const SUITE_TIMEOUT_MS = 120_000
+
+/** Registers the conformance suite for one backend, set up once and shared by its tests in order. */
+export function backendConformance(name: string, setup: ConformanceSetup): void {
+  describe(`backend conformance: ${name}`, { timeout: SUITE_TIMEOUT_MS }, () => {
+    const slots = countingLimiter(HOST_LIMIT)
+    let target: ConformanceTarget | undefined
+    let skipped = 'setup did not run'
+    let tests = 0
+    const never = new AbortController().signal
+
+    before(async () => {
+      const result = await setup({ hosts: slots.hosts, timeoutMs: 10_000 })
+      if ('skip' in result) {
+        skipped = result.skip
+        console.warn(`\n*** SKIPPED backend conformance: ${name}: ${result.skip} ***\n`)
+      } else {
+        target = result
+      }
+    })
+    after(() => target?.close())
+
+    /** A test that runs only when setup produced a target, in a fresh directory of its own. */
+    const test = (title: string, body: (t: ConformanceTarget, dir: string, tc: TestContext) => Promise<void>): void => {
+      const folder = `t${++tests}-${title.replace(/[^a-z0-9]+/gi, '-').slice(0, 30)}`
+      it(title, async (tc) => {
+        if (!target) return tc.skip(skipped)
+        const dir = `${target.root}/${folder}`
+        await target.backend.mkdir(dir, never)
+        await body(target, dir, tc)
+      })
+    }
+
+    /** Asserts `promise` rejects with a PublishError of `code` whose message holds no secret. */
+    const rejectsWith = async (promise: Promise<unknown>, code: Code, secret = target?.secret): Promise<void> => {
+      await assert.rejects(promise, (e: unknown) => {
+        assert.ok(e instanceof PublishError, `not a PublishError: ${String(e)}`)
+        assert.equal(e.code, code, e.message)
+        if (secret) assert.ok(!e.message.includes(secret), `secret in message: ${e.message}`)
+        return true
+      })
+    }
+
+    test('stat of a missing path is ERR_NOT_FOUND', async ({ backend }, dir) => {
+      await rejectsWith(backend.stat(`${dir}/missing`, never), 'ERR_NOT_FOUND')
+    })
+
+    for (const size of [0, 1, MiB, 64 * MiB]) {
+      test(`write then read round-trips ${size} bytes`, async ({ backend }, dir) => {
+        const path = `${dir}/data.bin`
+        await backend.write(path, generated(size), never)
+        assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size })
+        assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
+      })
+    }
+
+    test('a read stream does not buffer ahead of its consumer', async ({ backend }, dir) => {
+      const path = `${dir}/big.bin`
+      await backend.write(path, generated(32 * MiB), never)
+      const stream = await backend.read(path, never)
+      stream.pause()
+      await sleep(500)
+      assert.ok(stream.readableLength <= 4 * MiB, `${stream.readableLength} bytes buffered`)
+      assert.equal(await sha256(stream), await sha256(generated(32 * MiB)))
+    })
+
+    test('write into a new deep directory makes the parents', async ({ backend }, dir) => {
+      const path = `${dir}/a/b/c/file.txt`
+      await backend.write(path, content('deep'), never)
+      assert.deepEqual(await backend.stat(`${dir}/a/b`, never), { path: `${dir}/a/b`, type: 'directory', size: 0 })
+      assert.equal(await text(await backend.read(path, never)), 'deep')
+    })
+
+    test('list returns the direct children with type and size', async ({ backend }, dir) => {
+      await backend.write(`${dir}/file.bin`, content('abc'), never)
+      await backend.write(`${dir}/sub/inner.txt`, content('not listed'), never)
+      const entries = (await backend.list(dir, never)).sort((a, b) => a.path.localeCompare(b.path))
+      assert.deepEqual(entries, [
+        { path: `${dir}/file.bin`, type: 'file', size: 3 },
+        { path: `${dir}/sub`, type: 'directory', size: 0 },
+      ])
+    })
+
+    test('list of a missing path is ERR_NOT_FOUND, of a file ERR_NOT_A_DIRECTORY', async ({ backend }, dir) => {
+      await backend.write(`${dir}/file.txt`, content('x'), never)
+      await rejectsWith(backend.list(`${dir}/missing`, never), 'ERR_NOT_FOUND')
+      await rejectsWith(backend.list(`${dir}/file.txt`, never), 'ERR_NOT_A_DIRECTORY')
+    })
+
+    test('a body failing mid-way rejects write and leaves nothing at the path', async ({ backend }, dir) => {
+      const path = `${dir}/partial.bin`
+      await assert.rejects(backend.write(path, failingAfter(2 * CHUNK_BYTES), never), PublishError)
+      await rejectsWith(backend.stat(path, never), 'ERR_NOT_FOUND')
+    })
+
+    test('an abort stops a write with ERR_SHUTDOWN and leaves nothing at the path', async ({ backend }, dir) => {
+      const path = `${dir}/aborted.bin`
+      const abort = new AbortController()
+      setTimeout(() => abort.abort(), 300)
+      await rejectsWith(backend.write(path, endless(), abort.signal), 'ERR_SHUTDOWN')
+      await rejectsWith(backend.stat(path, never), 'ERR_NOT_FOUND')
+    })
+
+    test('rename replaces an existing target', async ({ backend }, dir) => {
+      await backend.write(`${dir}/from.txt`, content('new'), never)
+      await backend.write(`${dir}/to.txt`, content('old and longer'), never)
+      await backend.rename(`${dir}/from.txt`, `${dir}/to.txt`, never)
+      assert.equal(await text(await backend.read(`${dir}/to.txt`, never)), 'new')
+      await rejectsWith(backend.stat(`${dir}/from.txt`, never), 'ERR_NOT_FOUND')
+    })
+
+    test('rename of a missing file is ERR_NOT_FOUND and leaves the target alone', async ({ backend }, dir) => {
+      await backend.write(`${dir}/to.txt`, content('kept'), never)
+      await rejectsWith(backend.rename(`${dir}/missing.txt`, `${dir}/to.txt`, never), 'ERR_NOT_FOUND')
+      assert.equal(await text(await backend.read(`${dir}/to.txt`, never)), 'kept')
+    })
+
+    test('names with spaces, UTF-8, #, % and ? survive write, list and read', async ({ backend }, dir) => {
+      const names = ['with space.txt', 'ünïcødé 名前.txt', 'hash#tag.txt', 'per%20cent%.txt', 'what?.txt']
+      for (const name of names) await backend.write(`${dir}/${name}`, content(name), never)
+      const listed = (await backend.list(dir, never)).map((e) => e.path).sort()
+      assert.deepEqual(listed, names.map((n) => `${dir}/${n}`).sort())
+      for (const name of names) assert.equal(await text(await backend.read(`${dir}/${name}`, never)), name)
+    })
+
+    test('remove deletes a file and an empty directory, and a missing path is ERR_NOT_FOUND', async ({ backend }, dir) => {
+      await backend.write(`${dir}/file.txt`, content('x'), never)
+      await backend.mkdir(`${dir}/empty`, never)
+      await backend.remove(`${dir}/file.txt`, never)
+      await backend.remove(`${dir}/empty`, never)
+      assert.deepEqual(await backend.list(dir, never), [])
+      await rejectsWith(backend.remove(`${dir}/file.txt`, never), 'ERR_NOT_FOUND')
+    })
+
+    test('mkdir makes the parents and accepts an existing directory', async ({ backend }, dir) => {
+      await backend.mkdir(`${dir}/x/y/z`, never)
+      await backend.mkdir(`${dir}/x/y/z`, never)
+      await backend.mkdir(`${dir}/x`, never)
+      assert.deepEqual(await backend.stat(`${dir}/x/y/z`, never), { path: `${dir}/x/y/z`, type: 'directory', size: 0 })
+    })
+
+    test('read of a missing file rejects read itself with ERR_NOT_FOUND', async ({ backend }, dir) => {
+      await rejectsWith(backend.read(`${dir}/missing.bin`, never), 'ERR_NOT_FOUND')
+    })
+
+    test('a wrong password is ERR_AUTH, and the message does not carry it', async ({ wrongPassword, root }, _dir, tc) => {
+      if (!wrongPassword) return tc.skip('the backend takes no credentials')
+      const { backend, password } = wrongPassword()
+      try {
+        await rejectsWith(backend.stat(root, never), 'ERR_AUTH', password)
+      } finally {
+        await backend.close()
+      }
+    })
+
+    test('a read stream destroyed mid-way frees its connection', async ({ backend }, dir) => {
+      const path = `${dir}/file.bin`
+      await backend.write(path, generated(8 * MiB), never)
+      // More rounds than host slots: a leaked connection would leave the next read waiting forever.
+      for (let round = 0; round <= HOST_LIMIT; round++) {
+        const stream = await backend.read(path, never)
+        await once(stream, 'data')
+        stream.destroy()
+        await once(stream, 'close')
+      }
+      assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(8 * MiB)))
+    })
+
+    test(`20 parallel writes all succeed within a host limit of ${HOST_LIMIT}`, async (t, dir) => {
+      slots.stats.peak = slots.stats.held
+      const paths = Array.from({ length: 20 }, (_, i) => `${dir}/parallel-${i}.txt`)
+      await Promise.all(paths.map((p) => t.backend.write(p, content(`content of ${p}`), never)))
+      for (const p of paths) assert.equal(await text(await t.backend.read(p, never)), `content of ${p}`)
+      assert.ok(slots.stats.peak <= HOST_LIMIT, `${slots.stats.peak} connections at once`)
+      // Parallel work through one backend uses every slot it may: the limit, not luck, kept it at 2.
+      if (t.network) assert.equal(slots.stats.peak, HOST_LIMIT)
+    })
+
+    test('close frees every host slot', async ({ backend }) => {
+      await backend.close()
+      assert.equal(slots.stats.held, 0)
+    })
+  })
+}
+
+/** A HostLimiter that counts the slots held, now and at most. */
+function countingLimiter(limit: number): { hosts: HostLimiter; stats: { held: number; peak: number } } {
+  const inner = createHostLimiter(limit)
+  const stats = { held: 0, peak: 0 }
+  const hosts: HostLimiter = {
+    async acquire(key, signal) {
+      const release = await inner.acquire(key, signal)
+      stats.peak = Math.max(stats.peak, ++stats.held)
+      let released = false
+      return () => {
+        if (released) return
+        released = true
+        stats.held--
+        release()
+      }
+    },
+  }
+  return { hosts, stats }
+}
+
+/** `size` deterministic bytes, produced chunk by chunk so that even 64 MiB never sits in memory. */
+function generated(size: number): Readable {
+  return Readable.from(chunks(size), { objectMode: false })
+}
+
+function* chunks(size: number): Generator<Buffer> {
+  for (let offset = 0, index = 0; offset < size; offset += CHUNK_BYTES, index++) {
+    const chunk = Buffer.from(NOISE.subarray(0, Math.min(CHUNK_BYTES, size - offset)))
+    if (chunk.length >= 4) chunk.writeUInt32BE(index, 0)
+    yield chunk
+  }
+}
+
+/** Bytes, then an error: a source that dies mid-transfer. */
+function failingAfter(bytes: number): Readable {
+  return Readable.from(
+    (function* () {
+      yield* chunks(bytes)
+      throw new Error('source failed mid-way')
+    })(),
+    { objectMode: false },
+  )
+}
+
+/** Never ends on its own: only an abort stops a write of it. */
+function endless(): Readable {
+  return Readable.from(
+    (async function* () {
+      for (;;) {
+        yield NOISE
+        await sleep(5)
+      }
+    })(),
+    { objectMode: false },
+  )
+}
+
+function content(text: string): Readable {
+  return Readable.from([Buffer.from(text)])
+}
+
+async function sha256(stream: Readable): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of stream) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+async function text(stream: Readable): Promise<string> {
+  const parts: Buffer[] = []
+  for await (const chunk of stream) parts.push(chunk as Buffer)
+  return Buffer.concat(parts).toString('utf8')
+}

@@ -1,0 +1,41 @@
+import assert from 'node:assert/strict'
+import { statSync } from 'node:fs'
+import { join } from 'node:path'
+import { after, it } from 'node:test'
+import { pathToFileURL } from 'node:url'
+import { ApubiClient } from '../../src/client/apubi-client.js'
+import { startServer, type TestServer } from '../servers/apubi-server.js'
+import { eventually, listFiles, sha256File, writeLargeFile } from './helpers.js'
+
+const SIZE = 400 * 1024 * 1024
+// Short leases so the restarted server takes the killed one's task back quickly.
+const env = { APUBI_LEASE_MS: '1500' }
+const servers: TestServer[] = []
+after(async () => {
+  for (const s of servers.reverse()) await s.stop()
+})
+
+it('a publish interrupted by SIGKILL finishes after restart under the same TaskId, bytes identical, no temporary file left', async () => {
+  const first = await startServer({ env })
+  servers.push(first)
+  const source = join(first.fileRoot, 'big.ts')
+  await writeLargeFile(source, SIZE)
+  const taskId = await new ApubiClient(first.url).loadAsset(pathToFileURL(source).href, 'Crash/big.ts')
+
+  const cdn = join(first.dataDir, 'cdn/Crash')
+  // Kill once the temporary file holds part of the asset: the copy is mid-way.
+  const temporary = await eventually(async () => {
+    const files = await listFiles(cdn).catch(() => [])
+    const part = files.find((f) => f.endsWith('.part'))
+    return part && statSync(join(cdn, part)).size > 16 << 20 ? part : undefined
+  })
+  await first.kill()
+  assert.ok(statSync(join(cdn, temporary)).size < SIZE, 'the kill came after the copy had finished')
+
+  const second = await startServer({ env, dataDir: first.dataDir, fileRoot: first.fileRoot })
+  servers.push(second)
+  const result = await new ApubiClient(second.url).waitFor(taskId, 100)
+  assert.deepEqual(result, { status: 'SUCCESS', destinationAsset: 'Crash/big.ts' })
+  assert.equal(await sha256File(join(cdn, 'big.ts')), await sha256File(source))
+  assert.deepEqual(await listFiles(cdn), ['big.ts'])
+})

@@ -1,0 +1,43 @@
+import { createHash, randomBytes } from 'node:crypto'
+import { createReadStream, createWriteStream } from 'node:fs'
+import { readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { finished } from 'node:stream/promises'
+
+/** Writes `bytes` of random data without holding them in memory. */
+export async function writeLargeFile(path: string, bytes: number): Promise<void> {
+  const out = createWriteStream(path)
+  for (let written = 0; written < bytes; ) {
+    const chunk = randomBytes(Math.min(1 << 20, bytes - written))
+    written += chunk.length
+    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r))
+  }
+  out.end()
+  await finished(out)
+}
+
+export async function sha256File(path: string): Promise<string> {
+  const hash = createHash('sha256')
+  for await (const chunk of createReadStream(path)) hash.update(chunk as Buffer)
+  return hash.digest('hex')
+}
+
+/** Every file below `dir`, relative paths, sorted. */
+export async function listFiles(dir: string): Promise<string[]> {
+  const entries = await readdir(dir, { recursive: true, withFileTypes: true })
+  return entries
+    .filter((e) => e.isFile())
+    .map((e) => join(e.parentPath ?? e.path, e.name).slice(dir.length + 1))
+    .sort()
+}
+
+/** Polls `check` until it returns a value, up to `timeoutMs`. */
+export async function eventually<T>(check: () => Promise<T | undefined> | T | undefined, timeoutMs = 60_000, everyMs = 20): Promise<T> {
+  const deadline = Date.now() + timeoutMs
+  for (;;) {
+    const value = await check()
+    if (value !== undefined) return value
+    if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
+    await new Promise((r) => setTimeout(r, everyMs))
+  }
+}
