@@ -3,6 +3,7 @@ import { createReadStream, createWriteStream } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { finished } from 'node:stream/promises'
+import { once } from 'node:events'
 
 /** Writes `bytes` of random data without holding them in memory. */
 export async function writeLargeFile(path: string, bytes: number): Promise<void> {
@@ -10,7 +11,7 @@ export async function writeLargeFile(path: string, bytes: number): Promise<void>
   for (let written = 0; written < bytes; ) {
     const chunk = randomBytes(Math.min(1 << 20, bytes - written))
     written += chunk.length
-    if (!out.write(chunk)) await new Promise((r) => out.once('drain', r))
+    if (!out.write(chunk)) await once(out, 'drain')
   }
   out.end()
   await finished(out)
