@@ -12,7 +12,15 @@ program
   .description('run the publishing server in the foreground (configured by APUBI_* variables)')
   .option('--port <port>', 'TCP port (APUBI_PORT)')
   .option('--data-dir <dir>', 'data folder (APUBI_DATA_DIR)')
-  .action((flags) => serve(flags))
+  .action(async (flags) => {
+    try {
+      await serve(flags)
+    } catch (e) {
+      // A bad setting or a busy port: say which, without a stack.
+      process.stderr.write(`apubi serve: ${(e as Error).message}\n`)
+      process.exit(1)
+    }
+  })
 
 const wfm = (command: Command) =>
   command

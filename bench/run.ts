@@ -1,0 +1,181 @@
+// `npm run bench`: the issue's speed and memory targets, each measured against a reference taken in
+// the same run on the same machine. On 2 cores the load generator competes with the server, so only
+// the ratio means anything across machines. A missed target is a result (exit 0); a measurement that
+// could not be taken is a failure (exit 1), reported after the table.
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
+import { rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startServer, type TestServer } from '../test/servers/apubi-server.js'
+import { peakRssMb, startChild } from './child.js'
+import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
+import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus } from './soap-load.js'
+
+const seconds = positiveNumber('BENCH_SECONDS', 10)
+const fileMib = positiveNumber('BENCH_FILE_MB', 1024)
+const fileBytes = fileMib * (1 << 20)
+const fileLabel = fileMib % 1024 === 0 ? `${fileMib / 1024} GiB` : `${fileMib} MiB`
+// Per request logging off, so the figure is the SOAP path's; the default level is measured as well.
+const quiet = { APUBI_LOG_LEVEL: 'warn' }
+
+interface Row {
+  readonly metric: string
+  readonly ours?: number
+  readonly reference?: number
+  readonly digits: number
+  readonly target: string
+  /** Whether the target is met; absent for rows shown for information. */
+  readonly met?: (ours: number, ratio: number) => boolean
+}
+
+const rows: Row[] = []
+const failures: string[] = []
+const cleanups: Array<() => Promise<unknown>> = []
+
+function log(message: string): void {
+  console.error(`[bench] ${message}`)
+}
+
+function positiveNumber(name: string, fallback: number): number {
+  const value = Number(process.env[name] ?? fallback)
+  if (!(value > 0)) throw new Error(`${name} must be a positive number, not ${process.env[name]}`)
+  return value
+}
+
+/** Runs one part; a part that breaks is reported and the others still run. */
+async function part(name: string, run: () => Promise<void>): Promise<void> {
+  try {
+    await run()
+  } catch (e) {
+    failures.push(`${name}: ${(e as Error).stack ?? e}`)
+  }
+}
+
+async function cleanUp(): Promise<void> {
+  for (let fn = cleanups.pop(); fn; fn = cleanups.pop()) await fn().catch((e) => log(`cleanup: ${e}`))
+}
+
+async function apubiServer(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
+  const server = await startServer(options)
+  cleanups.push(() => server.stop())
+  return server
+}
+
+async function getTaskStatus(): Promise<void> {
+  const server = await apubiServer({ env: quiet })
+  const body = getTaskStatusEnvelope(await createFinishedTask(server))
+  const answer = await fetchAnswer(server.url, body)
+  const bare = await startChild<{ port: number }>('./bare-server.ts', [answer.bytes.toString('base64')])
+  cleanups.push(() => bare.stop())
+  const bareUrl = `http://127.0.0.1:${bare.info.port}/apubi`
+  const bareAnswer = await fetchAnswer(bareUrl, body)
+  if (!bareAnswer.bytes.equals(answer.bytes) || bareAnswer.contentType !== answer.contentType) {
+    throw new Error('the bare server does not answer the same bytes as ours')
+  }
+
+  log(`GetTaskStatus, bare node:http (${answer.bytes.length} B answer): ${CONNECTIONS} connections, ${seconds} s`)
+  const reference = await loadGetTaskStatus(bareUrl, body, seconds)
+  await bare.stop()
+  log(`GetTaskStatus, ours (log level warn): ${CONNECTIONS} connections, ${seconds} s`)
+  const ours = await loadGetTaskStatus(server.url, body, seconds)
+  const rss = peakRssMb(server.process.pid!)
+  await server.stop()
+
+  const info = await apubiServer()
+  // The harness keeps every line the server prints; under load that is the bench's memory and CPU.
+  // The lines still go through the pipe, as they would to a log collector.
+  info.process.stdout?.removeAllListeners('data').resume()
+  const infoBody = getTaskStatusEnvelope(await createFinishedTask(info))
+  log(`GetTaskStatus, ours (log level info): ${CONNECTIONS} connections, ${seconds} s`)
+  const oursInfo = await loadGetTaskStatus(info.url, infoBody, seconds)
+  await info.stop()
+
+  const perSecond = { digits: 0, target: '≥ 50 %', met: (_: number, ratio: number) => ratio >= 0.5 }
+  const p99 = { digits: 1, target: '≤ 10 ms', met: (ms: number) => ms <= 10 }
+  rows.push(
+    { metric: 'GetTaskStatus req/s', ours: ours.requestsPerSecond, reference: reference.requestsPerSecond, ...perSecond },
+    { metric: 'GetTaskStatus p99 ms', ours: ours.p99Ms, reference: reference.p99Ms, ...p99 },
+    { metric: 'GetTaskStatus req/s, log info', ours: oursInfo.requestsPerSecond, reference: reference.requestsPerSecond, ...perSecond },
+    { metric: 'GetTaskStatus p99 ms, log info', ours: oursInfo.p99Ms, reference: reference.p99Ms, ...p99 },
+    { metric: 'peak RSS MB, GetTaskStatus load', ours: rss, digits: 0, target: '' },
+  )
+}
+
+/**
+ * Until an ftp backend is registered, ftp:// URLs reach the file backend, which would write the
+ * destination path relative to the server's working directory: this repository.
+ */
+async function ftpBackendRegistered(): Promise<boolean> {
+  const [{ backendFactories }, { createFileBackend }] = await Promise.all([import('../src/backends/registry.js'), import('../src/backends/file.js')])
+  return backendFactories.ftp !== createFileBackend
+}
+
+async function publishing(): Promise<void> {
+  const work = mkdtempSync(join(tmpdir(), 'apubi-bench-'))
+  cleanups.push(() => rm(work, { recursive: true, force: true }))
+  const sourceDir = join(work, 'source')
+  const ftpRoot = join(work, 'ftp')
+  mkdirSync(sourceDir)
+  mkdirSync(ftpRoot)
+  const file = join(sourceDir, 'big.bin')
+  log(`writing a ${fileLabel} file`)
+  await writeRandomFile(file, fileMib)
+  const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot])
+  cleanups.push(() => ftp.stop())
+  const mbPerSecond = (s: number) => fileBytes / 1e6 / s
+  const throughput = { metric: `publish ${fileLabel} file→ftp MB/s`, digits: 1, target: '≥ 80 %', met: (_: number, ratio: number) => ratio >= 0.8 }
+  const memory = { metric: 'peak RSS MB, publishing', digits: 0, target: '≤ 200 MB', met: (mb: number) => mb <= 200 }
+
+  log(`publishing, reference: basic-ftp uploadFrom(createReadStream) to ftp-srv`)
+  const referenceSeconds = await referenceUpload(ftp.info, file, 'reference.bin')
+  await verifySize(join(ftpRoot, 'reference.bin'), fileBytes)
+  rmSync(join(ftpRoot, 'reference.bin'))
+  log(`  ${referenceSeconds.toFixed(2)} s`)
+  const reference = mbPerSecond(referenceSeconds)
+
+  if (!(await ftpBackendRegistered())) {
+    rows.push({ ...throughput, reference }, memory)
+    throw new Error('ftp:// is not served by an ftp backend yet (src/backends/registry.ts): ours not measured')
+  }
+  const server = await apubiServer({ fileRoot: sourceDir, env: quiet })
+  log(`publishing, ours: LoadAsset file:// → ftp://, GetTaskStatus every 100 ms`)
+  try {
+    // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
+    const timeoutMs = Math.max(60_000, referenceSeconds * 20_000)
+    const oursSeconds = await publishThroughServer(server.url, file, ftpUrl(ftp.info, 'bench/big.bin'), timeoutMs)
+    log(`  ${oursSeconds.toFixed(2)} s`)
+    await verifySize(join(ftpRoot, 'bench', 'big.bin'), fileBytes)
+    rows.push({ ...throughput, ours: mbPerSecond(oursSeconds), reference }, { ...memory, ours: peakRssMb(server.process.pid!) })
+  } catch (e) {
+    rows.push({ ...throughput, reference }, memory)
+    throw new Error(`${(e as Error).message}\nserver output:\n${server.output().slice(-4000)}`, { cause: e })
+  }
+}
+
+function printTable(): void {
+  const format = (n: number | undefined, digits: number) => (n === undefined ? '—' : n.toFixed(digits))
+  const table = rows.map((r) => {
+    const ratio = r.ours !== undefined && r.reference !== undefined ? r.ours / r.reference : undefined
+    const met = r.met === undefined ? '' : r.ours === undefined ? 'not measured' : r.met(r.ours, ratio ?? NaN) ? 'yes' : 'NO'
+    return [r.metric, format(r.ours, r.digits), format(r.reference, r.digits), ratio === undefined ? '—' : `${(ratio * 100).toFixed(0)} %`, r.target, met]
+  })
+  table.unshift(['metric', 'ours', 'reference', 'ratio', 'target', 'met?'])
+  const widths = table[0]!.map((_, i) => Math.max(...table.map((cells) => cells[i]!.length)))
+  const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`
+  console.log(`\nreference: bare node:http for GetTaskStatus (${CONNECTIONS} connections, keep-alive, ${seconds} s each), basic-ftp stream copy for publishing`)
+  console.log(line(table[0]!))
+  console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
+  for (const cells of table.slice(1)) console.log(line(cells))
+}
+
+process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)))
+process.once('SIGTERM', () => void cleanUp().finally(() => process.exit(143)))
+try {
+  await part('GetTaskStatus', getTaskStatus)
+  await part('publishing', publishing)
+} finally {
+  await cleanUp()
+}
+printTable()
+for (const failure of failures) console.error(`\n[bench] FAILED ${failure}`)
+process.exitCode = failures.length > 0 ? 1 : 0
