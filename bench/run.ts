@@ -2,8 +2,7 @@
 // the same run on the same machine. On 2 cores the load generator competes with the server, so only
 // the ratio means anything across machines. A missed target is a result (exit 0); a measurement that
 // could not be taken is a failure (exit 1), reported after the table.
-import { mkdirSync, mkdtempSync, rmSync } from 'node:fs'
-import { rm } from 'node:fs/promises'
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer, type TestServer } from '../test/servers/apubi-server.js'
@@ -28,9 +27,15 @@ interface Row {
   readonly met?: (ours: number, ratio: number) => boolean
 }
 
+// Every temporary file of the run, the servers' data folders included: one folder removed at the end,
+// even when a server is interrupted while it starts (startServer removes its own folders only on stop).
+sweepAbandonedRuns()
+const work = mkdtempSync(join(tmpdir(), `apubi-bench-${process.pid}-`))
 const rows: Row[] = []
 const failures: string[] = []
 const cleanups: Array<() => Promise<unknown>> = []
+// Set once cleaning up began (a signal can arrive mid-run): nothing new starts.
+let stopping = false
 
 function log(message: string): void {
   console.error(`[bench] ${message}`)
@@ -44,6 +49,7 @@ function positiveNumber(name: string, fallback: number): number {
 
 /** Runs one part; a part that breaks is reported and the others still run. */
 async function part(name: string, run: () => Promise<void>): Promise<void> {
+  if (stopping) return
   try {
     await run()
   } catch (e) {
@@ -51,18 +57,46 @@ async function part(name: string, run: () => Promise<void>): Promise<void> {
   }
 }
 
-async function cleanUp(): Promise<void> {
-  for (let fn = cleanups.pop(); fn; fn = cleanups.pop()) await fn().catch((e) => log(`cleanup: ${e}`))
+/**
+ * tsx SIGKILLs its child when a signal is not acknowledged within ~60 ms (an event loop busy at
+ * start-up): no cleanup runs then. The next run removes what such a run left.
+ */
+function sweepAbandonedRuns(): void {
+  const alive = (pid: number) => {
+    try {
+      return process.kill(pid, 0)
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EPERM'
+    }
+  }
+  for (const name of readdirSync(tmpdir())) {
+    const pid = /^apubi-bench-(\d+)-/.exec(name)?.[1]
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(tmpdir(), name), { recursive: true, force: true })
+  }
 }
 
-async function apubiServer(options: Parameters<typeof startServer>[0] = {}): Promise<TestServer> {
-  const server = await startServer(options)
+async function cleanUp(): Promise<void> {
+  stopping = true
+  for (let fn = cleanups.pop(); fn; fn = cleanups.pop()) await fn().catch((e) => log(`cleanup: ${e}`))
+  // A server interrupted while starting has no handle yet (startServer returns it once it answers),
+  // and one killed by a signal leaves startServer polling for 30 s: end what is left of our children.
+  const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean)
+  for (const pid of children) process.kill(Number(pid), 'SIGTERM')
+}
+
+let servers = 0
+/** Our server with its folders under `work`; `fileRoot` is where file:// sources may be read. */
+async function apubiServer(env: Record<string, string> = {}, fileRoot?: string): Promise<TestServer> {
+  if (stopping) throw new Error('stopping')
+  const base = join(work, `server-${++servers}`)
+  mkdirSync(join(base, 'files'), { recursive: true })
+  const server = await startServer({ env, dataDir: join(base, 'data'), fileRoot: fileRoot ?? join(base, 'files') })
   cleanups.push(() => server.stop())
   return server
 }
 
 async function getTaskStatus(): Promise<void> {
-  const server = await apubiServer({ env: quiet })
+  const server = await apubiServer(quiet)
   const body = getTaskStatusEnvelope(await createFinishedTask(server))
   const answer = await fetchAnswer(server.url, body)
   const bare = await startChild<{ port: number }>('./bare-server.ts', [answer.bytes.toString('base64')])
@@ -101,18 +135,7 @@ async function getTaskStatus(): Promise<void> {
   )
 }
 
-/**
- * Until an ftp backend is registered, ftp:// URLs reach the file backend, which would write the
- * destination path relative to the server's working directory: this repository.
- */
-async function ftpBackendRegistered(): Promise<boolean> {
-  const [{ backendFactories }, { createFileBackend }] = await Promise.all([import('../src/backends/registry.js'), import('../src/backends/file.js')])
-  return backendFactories.ftp !== createFileBackend
-}
-
 async function publishing(): Promise<void> {
-  const work = mkdtempSync(join(tmpdir(), 'apubi-bench-'))
-  cleanups.push(() => rm(work, { recursive: true, force: true }))
   const sourceDir = join(work, 'source')
   const ftpRoot = join(work, 'ftp')
   mkdirSync(sourceDir)
@@ -133,11 +156,7 @@ async function publishing(): Promise<void> {
   log(`  ${referenceSeconds.toFixed(2)} s`)
   const reference = mbPerSecond(referenceSeconds)
 
-  if (!(await ftpBackendRegistered())) {
-    rows.push({ ...throughput, reference }, memory)
-    throw new Error('ftp:// is not served by an ftp backend yet (src/backends/registry.ts): ours not measured')
-  }
-  const server = await apubiServer({ fileRoot: sourceDir, env: quiet })
+  const server = await apubiServer(quiet, sourceDir)
   log(`publishing, ours: LoadAsset file:// → ftp://, GetTaskStatus every 100 ms`)
   try {
     // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
@@ -168,8 +187,12 @@ function printTable(): void {
   for (const cells of table.slice(1)) console.log(line(cells))
 }
 
-process.once('SIGINT', () => void cleanUp().finally(() => process.exit(130)))
-process.once('SIGTERM', () => void cleanUp().finally(() => process.exit(143)))
+// `on`, not `once`: tsx relays a signal the group already delivered, and a second one finding no
+// listener would end the process before its cleanup.
+let exiting: Promise<void> | undefined
+process.on('SIGINT', () => void (exiting ??= cleanUp().finally(() => process.exit(130))))
+process.on('SIGTERM', () => void (exiting ??= cleanUp().finally(() => process.exit(143))))
+cleanups.push(async () => rmSync(work, { recursive: true, force: true }))
 try {
   await part('GetTaskStatus', getTaskStatus)
   await part('publishing', publishing)

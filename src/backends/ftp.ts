@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import { PassThrough, Writable, type Readable } from 'node:stream'
-import { Client, FTPError, type FileInfo } from 'basic-ftp'
+import { Client, FTPError, type FTPContext, type FileInfo } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/redact.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
@@ -93,7 +93,9 @@ class FtpBackend implements Backend {
   readonly features = { atomicRename: true }
   private readonly idle: Connection[] = []
   private readonly busy = new Set<Connection>()
-  private closed = false
+  /** Callers of `take` waiting for a host slot, who also accept a connection of ours handed back. */
+  private readonly waiters: Array<(conn: Connection) => void> = []
+  private readonly closing = new AbortController()
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -162,7 +164,7 @@ class FtpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.closed = true
+    this.closing.abort()
     for (const conn of [...this.idle.splice(0), ...this.busy]) this.discard(conn)
     this.busy.clear()
   }
@@ -184,35 +186,76 @@ class FtpBackend implements Backend {
     }
   }
 
+  private get closed(): boolean {
+    return this.closing.signal.aborted
+  }
+
   private async take(op: Operation, path: string, signal: AbortSignal): Promise<Connection> {
     let conn: Connection | undefined
     try {
       if (this.closed) throw new Error('backend closed')
       signal.throwIfAborted()
-      while ((conn = this.idle.pop())) {
-        clearTimeout(conn.idleTimer)
-        if (!conn.client.closed) break
-        this.discard(conn) // the server hung up while it sat idle
-      }
-      conn ??= await connect(this.endpoint, this.context, signal)
+      conn = this.idleConnection() ?? (await this.connectOrWait(signal))
     } catch (e) {
       throw this.translate(e, op, path, signal, true)
     }
-    if (this.closed) {
-      this.discard(conn)
-      throw this.translate(new Error('backend closed'), op, path, signal)
+    if (this.closed || signal.aborted) {
+      this.giveBack(conn)
+      throw this.translate(new Error('aborted'), op, path, signal)
     }
     this.busy.add(conn)
     return conn
   }
 
-  /** Pools a connection that is still in a known state: after success or a mere negative reply. */
+  private idleConnection(): Connection | undefined {
+    for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
+      clearTimeout(conn.idleTimer)
+      if (!conn.client.closed) return conn
+      this.discard(conn) // the server hung up while it sat idle
+    }
+    return undefined
+  }
+
+  /**
+   * A new connection once the host has a free slot, or one of ours handed back before that: waiting
+   * for the host alone would leave our own pooled connections holding the very slots we wait for.
+   */
+  private connectOrWait(signal: AbortSignal): Promise<Connection> {
+    const handedOver = new AbortController()
+    return new Promise((resolve, reject) => {
+      const waiter = (conn: Connection): void => {
+        handedOver.abort()
+        resolve(conn)
+      }
+      this.waiters.push(waiter)
+      const stop = AbortSignal.any([signal, handedOver.signal, this.closing.signal])
+      connect(this.endpoint, this.context, stop).then(
+        (conn) => {
+          this.dropWaiter(waiter)
+          if (handedOver.signal.aborted) this.giveBack(conn) // connected just as another one came back
+          else resolve(conn)
+        },
+        (e: unknown) => {
+          this.dropWaiter(waiter)
+          if (!handedOver.signal.aborted) reject(e)
+        },
+      )
+    })
+  }
+
+  private dropWaiter(waiter: (conn: Connection) => void): void {
+    const i = this.waiters.indexOf(waiter)
+    if (i >= 0) this.waiters.splice(i, 1)
+  }
+
+  /** Reuses a connection still in a known state (after success or a mere negative reply), else closes it. */
   private giveBack(conn: Connection, error?: unknown): void {
     this.busy.delete(conn)
     const healthy = error === undefined || error instanceof PublishError || (error instanceof FTPError && error.code >= 500)
-    if (!healthy || this.closed || conn.client.closed || this.idle.length >= MAX_IDLE_CONNECTIONS) {
-      return this.discard(conn)
-    }
+    if (!healthy || this.closed || conn.client.closed) return this.discard(conn)
+    const waiter = this.waiters.shift()
+    if (waiter) return waiter(conn)
+    if (this.idle.length >= MAX_IDLE_CONNECTIONS) return this.discard(conn)
     // An idle connection holds a host slot that other tasks may be waiting for.
     conn.idleTimer = setTimeout(() => {
       const i = this.idle.indexOf(conn)
@@ -245,7 +288,7 @@ class FtpBackend implements Backend {
     signal.addEventListener('abort', abort, { once: true })
     // Closed before the server confirmed: it may still be sending, so the connection cannot be reused.
     out.once('close', () => settle(new Error('read stream closed early')))
-    conn.client.downloadTo(forwardInto(out), path).then(
+    conn.client.downloadTo(forwardInto(out, conn.client.ftp), path).then(
       () => {
         if (settle()) out.end()
       },
@@ -279,7 +322,7 @@ class FtpBackend implements Backend {
 
   private translate(e: unknown, op: Operation, path: string, signal: AbortSignal, connecting = false): PublishError {
     if (e instanceof PublishError) return e
-    if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, path, 'aborted', e)
+    if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, path, signal.aborted ? 'aborted' : 'backend closed', e)
     return this.fail(codeFor(e, op, connecting), op, path, e instanceof Error ? e.message : String(e), e)
   }
 
@@ -333,7 +376,7 @@ async function entryByCwdAndSize(conn: Connection, path: string): Promise<Entry>
       throw e
     },
   )
-  if (!isDirectory) return { path, type: 'file', size: await client.size(path) }
+  if (!isDirectory) return { path, type: 'file', size: await sizeOf(client, path) }
   try {
     await client.cd(conn.home)
   } catch (e) {
@@ -341,6 +384,17 @@ async function entryByCwdAndSize(conn: Connection, path: string): Promise<Entry>
     throw e
   }
   return { path, type: 'directory', size: 0 }
+}
+
+/** SIZE, or the parent's listing when the reply carries no number (ftp-srv answers "213 File status" for 0 bytes). */
+async function sizeOf(client: Client, path: string): Promise<number> {
+  const reply = await client.send(`SIZE ${await client.protectWhitespace(path)}`)
+  const size = Number.parseInt(reply.message.slice(4), 10)
+  if (!Number.isNaN(size)) return size
+  const name = posix.basename(path)
+  const listed = (await client.list(posix.dirname(path))).find((f) => f.name === name)
+  if (!listed) throw new Error(`unreadable SIZE reply: ${reply.message}`)
+  return listed.size
 }
 
 function childEntry(dir: string, file: FileInfo): Entry {
@@ -373,11 +427,16 @@ async function renameReplacing(client: Client, from: string, to: string): Promis
  * its destination even when the transfer failed, so `out` is never handed to it: we end `out` only
  * after the server confirmed the whole file.
  */
-function forwardInto(out: PassThrough): Writable {
+function forwardInto(out: PassThrough, ftp: FTPContext): Writable {
   return new Writable({
     write(chunk, _encoding, next) {
-      if (out.write(chunk)) next()
-      else out.once('drain', () => next())
+      if (out.write(chunk)) return next()
+      // A reader taking its time is no dead server: the data socket's idle timeout waits meanwhile.
+      ftp.dataSocket?.setTimeout(0)
+      out.once('drain', () => {
+        ftp.dataSocket?.setTimeout(ftp.timeout)
+        next()
+      })
     },
   })
 }

@@ -1,5 +1,5 @@
-import { loadConfig } from '../config/load.js'
-import { createLogger } from '../observability/logger.js'
+import { loadConfig } from '../config/index.js'
+import { createLogger } from '../observability/index.js'
 import { startServer } from '../main.js'
 
 /** `apubi serve`: runs in the foreground until SIGTERM or SIGINT, then shuts down gracefully. */

@@ -1,5 +1,5 @@
-import { ApubiClient, ApubiFault } from '../client/apubi-client.js'
-import { redact } from '../observability/redact.js'
+import { ApubiClient, ApubiFault } from '../client/index.js'
+import { redact } from '../observability/index.js'
 
 /** The commands that act as the WFM: they work against any APUBI server. */
 export interface WfmFlags {

@@ -1,5 +1,5 @@
 import { SaxesParser } from 'saxes'
-import { escapeXml } from '../soap/xml.js'
+import { escapeXml } from '../soap/index.js'
 
 /** An APUBI answer: the text of its leaf elements by local name (Status, TaskId, faultstring, …). */
 export interface ApubiAnswer {

@@ -13,9 +13,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   const file = env['APUBI_CONFIG'] ? readConfigFile(env['APUBI_CONFIG']) : {}
   const problems: string[] = []
   const values: Record<string, unknown> = {}
+  for (const key of Object.keys(file)) {
+    if (!Object.hasOwn(settings, key)) problems.push(`${key}: not a setting (in the config file)`)
+  }
   for (const [key, setting] of Object.entries(settings)) {
-    const raw = overrides[key] ?? env[setting.env] ?? file[key]
-    const parsed = setting.schema.safeParse(raw === '' ? undefined : raw)
+    // An empty variable counts as unset, so it does not hide the file's value.
+    const given = (v: unknown) => (v === '' ? undefined : v)
+    const raw = given(overrides[key]) ?? given(env[setting.env]) ?? file[key]
+    const parsed = setting.schema.safeParse(raw)
     if (parsed.success) values[key] = parsed.data
     else problems.push(`${setting.env} (${key}): ${parsed.error.issues.map((i) => i.message).join('; ')}`)
   }
@@ -24,7 +29,8 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   const dataDir = resolve(values['dataDir'] as string)
   const fileRoots = ((values['fileRoots'] as string[] | undefined) ?? [dataDir]).map((root) => resolve(root))
   const cdnBase = (values['cdnBase'] as string | undefined) ?? pathToFileURL(`${dataDir}/cdn/`).href
-  const listenHost = values['host'] === '0.0.0.0' || values['host'] === '::' ? '127.0.0.1' : (values['host'] as string)
+  const host = values['host'] as string
+  const listenHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   const publicUrl =
     (values['publicUrl'] as string | undefined) ?? `http://${listenHost}:${values['port'] as number}${values['soapPath'] as string}`
   return Object.freeze({
@@ -38,9 +44,14 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
 }
 
 function readConfigFile(path: string): Record<string, unknown> {
+  let content: unknown
   try {
-    return JSON.parse(readFileSync(path, 'utf8')) as Record<string, unknown>
+    content = JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
     throw new PublishError('ERR_CONFIG_INVALID', `Cannot read config file ${path}: ${(e as Error).message}`)
   }
+  if (typeof content !== 'object' || content === null || Array.isArray(content)) {
+    throw new PublishError('ERR_CONFIG_INVALID', `Config file ${path} must hold a JSON object`)
+  }
+  return content as Record<string, unknown>
 }

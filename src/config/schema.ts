@@ -13,7 +13,7 @@ export const settings = {
   host: { env: 'APUBI_HOST', schema: z.string().default('0.0.0.0'), help: 'Address to listen on' },
   dataDir: { env: 'APUBI_DATA_DIR', schema: z.string().default('./data'), help: 'Folder of the task database and of the default CDN folder' },
   fileRoots: { env: 'APUBI_FILE_ROOTS', schema: list.optional(), help: 'Colon-separated absolute folders that file:// sources and destinations may touch (default: the data dir)' },
-  cdnBase: { env: 'APUBI_CDN_BASE', schema: z.string().optional(), help: 'Base URL a relative DestinationAsset resolves against (default: file://<data dir>/cdn/); may hold credentials' },
+  cdnBase: { env: 'APUBI_CDN_BASE', schema: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//i, 'must be an absolute URL').optional(), help: 'Base URL a relative DestinationAsset resolves against (default: file://<data dir>/cdn/); may hold credentials' },
   soapPath: { env: 'APUBI_SOAP_PATH', schema: z.string().startsWith('/').default('/apubi'), help: 'HTTP path of the SOAP endpoint' },
   publicUrl: { env: 'APUBI_PUBLIC_URL', schema: z.string().url().optional(), help: 'Endpoint address written into the WSDL (default: http://<host>:<port><path>)' },
   logLevel: { env: 'APUBI_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'Log level' },

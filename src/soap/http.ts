@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PublishError } from '../errors.js'
-import type { Logger } from '../observability/logger.js'
+import type { Logger } from '../observability/index.js'
 import type { TaskService } from '../tasks/index.js'
 import { renderFault, toFault } from './fault.js'
 import { handle } from './handlers.js'

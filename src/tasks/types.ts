@@ -79,12 +79,7 @@ export interface Claimed {
   readonly token: number
 }
 
-export interface Progress {
-  readonly bytesDone: number
-  readonly bytesTotal: number
-  readonly filesDone: number
-  readonly filesTotal: number
-}
+export type { Progress } from '../transfer/index.js'
 
 export type Outcome =
   | { readonly state: 'succeeded'; readonly finalDestination: string }

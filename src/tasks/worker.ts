@@ -1,7 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { asPublishError, PublishError } from '../errors.js'
-import type { Logger } from '../observability/logger.js'
-import { redact } from '../observability/redact.js'
+import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
 import type { Claimed, Progress, Task } from './types.js'
@@ -101,10 +100,14 @@ export class Worker {
 
   private run(claimed: Claimed): void {
     const controller = new AbortController()
-    const done = this.execute(claimed, controller).finally(() => {
-      this.active.delete(claimed.task.id)
-      this.wake()
-    })
+    // Never fatal: a store that cannot record the outcome leaves the task leased, and
+    // housekeeping takes it back once the lease expires.
+    const done = this.execute(claimed, controller)
+      .catch((e) => this.options.logger.error({ err: e, taskId: claimed.task.id }, 'recording the task outcome failed'))
+      .finally(() => {
+        this.active.delete(claimed.task.id)
+        this.wake()
+      })
     this.active.set(claimed.task.id, { done, controller })
   }
 
@@ -127,11 +130,18 @@ export class Worker {
     }
     log.info('task started')
     try {
-      const finalDestination = await this.runner(task, controller.signal, onProgress)
-      await store.finish(claimed, { state: 'succeeded', finalDestination }, options.now())
-      log.info({ finalDestination }, 'task succeeded')
-    } catch (thrown) {
-      await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
+      let finalDestination: string
+      try {
+        finalDestination = await this.runner(task, controller.signal, onProgress)
+      } catch (thrown) {
+        return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
+      }
+      // Outside the catch above: a store error while recording a success is not the task's failure.
+      if (await store.finish(claimed, { state: 'succeeded', finalDestination }, options.now())) {
+        log.info({ finalDestination }, 'task succeeded')
+      } else {
+        log.warn('lease lost to another worker: result discarded')
+      }
     } finally {
       clearInterval(renewal)
     }

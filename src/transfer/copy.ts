@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import { pipeline, Transform, type TransformCallback } from 'node:stream'
-import type { Backend } from '../backends/types.js'
+import type { Backend } from '../backends/index.js'
 import { PublishError } from '../errors.js'
 import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'

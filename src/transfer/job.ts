@@ -1,6 +1,12 @@
-import { backendFactories } from '../backends/registry.js'
-import type { Backend, BackendContext, Endpoint } from '../backends/types.js'
-import type { Progress } from '../tasks/types.js'
+import { backendFactories, type Backend, type BackendContext, type Endpoint } from '../backends/index.js'
+
+/** How far a transfer is; reported while it runs. */
+export interface Progress {
+  readonly bytesDone: number
+  readonly bytesTotal: number
+  readonly filesDone: number
+  readonly filesTotal: number
+}
 
 /** What one task's transfer needs from its caller. */
 export interface Job {

@@ -1,10 +1,9 @@
-import { realpathSync } from 'node:fs'
+import { readlinkSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isScheme } from '../backends/registry.js'
-import type { Endpoint } from '../backends/types.js'
+import { isScheme, type Endpoint } from '../backends/index.js'
 import { PublishError } from '../errors.js'
-import { redact } from '../observability/redact.js'
+import { redact } from '../observability/index.js'
 
 /** A URL taken apart for a backend. */
 export interface Location {
@@ -42,7 +41,8 @@ export function parseLocation(url: string): Location {
   try {
     parsed = new URL(url)
   } catch {
-    throw new PublishError('ERR_REQUEST_INVALID', `Not a valid URL: ${redact(url)}`)
+    // Not echoed: redaction relies on URL syntax, and an unparsable URL may hide a password anywhere.
+    throw new PublishError('ERR_REQUEST_INVALID', `Not a valid URL (${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? 'no scheme'} …, ${url.length} characters)`)
   }
   const scheme = parsed.protocol.slice(0, -1).toLowerCase()
   if (!isScheme(scheme)) throw new PublishError('ERR_UNSUPPORTED_SCHEME', `Unsupported URL scheme ${scheme}: in ${redact(url)}`)
@@ -51,19 +51,34 @@ export function parseLocation(url: string): Location {
     if (parsed.host !== '' && parsed.host !== 'localhost') {
       throw new PublishError('ERR_REQUEST_INVALID', `file:// URLs name no host: ${redact(url)}`)
     }
-    const path = fileURLToPath(parsed)
+    let path: string
+    try {
+      path = fileURLToPath(parsed)
+    } catch (e) {
+      // An encoded '/' (%2F) or a malformed escape (%zz): the client's mistake, not ours.
+      throw new PublishError('ERR_REQUEST_INVALID', `Not a usable file URL: ${redact(url)}`, { cause: e })
+    }
     return { endpoint: { scheme, host: '', port: 0 }, path: trimSlash(path), isDirectory, url }
   }
   const endpoint: Endpoint = {
     scheme,
     host: parsed.hostname,
     port: parsed.port ? Number(parsed.port) : 21,
-    ...(parsed.username && { user: decodeURIComponent(parsed.username) }),
-    ...(parsed.password && { password: decodeURIComponent(parsed.password) }),
+    ...(parsed.username && { user: decodeComponent(parsed.username, url) }),
+    ...(parsed.password && { password: decodeComponent(parsed.password, url) }),
   }
   // RFC 1738: the path is relative to the login directory; an encoded leading slash (%2F) makes it absolute.
-  const path = decodeURIComponent(parsed.pathname.slice(1))
+  const path = decodeComponent(parsed.pathname.slice(1), url)
   return { endpoint, path: trimSlash(path) || '.', isDirectory, url }
+}
+
+/** `new URL` keeps a malformed escape such as `%zz` as it is; decoding it throws a URIError. */
+function decodeComponent(text: string, url: string): string {
+  try {
+    return decodeURIComponent(text)
+  } catch (e) {
+    throw new PublishError('ERR_REQUEST_INVALID', `Malformed percent-encoding in ${redact(url)}`, { cause: e })
+  }
 }
 
 function trimSlash(path: string): string {
@@ -106,17 +121,34 @@ function realpathOrSelf(path: string): string {
   }
 }
 
+/** Linux gives up after 40 symlinks in one path (ELOOP); so do we. */
+const MAX_SYMLINK_HOPS = 40
+
 function realpathOfDeepestAncestor(path: string): string {
   let current = resolve(path)
   const rest: string[] = []
-  for (;;) {
+  for (let hops = 0; ; ) {
     try {
       return join(realpathSync(current), ...rest)
     } catch {
+      // realpath fails on a dangling symlink, yet a write through it lands at its target: follow it.
+      const target = readlinkOrUndefined(current)
+      if (target !== undefined && hops++ < MAX_SYMLINK_HOPS) {
+        current = resolve(dirname(current), target)
+        continue
+      }
       const parent = dirname(current)
       if (parent === current) return resolve(path)
       rest.unshift(basename(current))
       current = parent
     }
+  }
+}
+
+function readlinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return undefined
   }
 }

@@ -40,8 +40,8 @@ afterEach(async () => {
   await rm(dir, { recursive: true, force: true })
 })
 
-function startWorker(runner: TaskRunner, options: Partial<WorkerOptions> = {}): Worker {
-  const worker = new Worker(store, runner, {
+function startWorker(runner: TaskRunner, options: Partial<WorkerOptions> = {}, on: TaskStore = store): Worker {
+  const worker = new Worker(on, runner, {
     name: 'w1',
     concurrency: 1,
     leaseMs: LEASE_MS,
@@ -57,6 +57,7 @@ function startWorker(runner: TaskRunner, options: Partial<WorkerOptions> = {}): 
   return worker
 }
 
+let submitted = 0
 async function submit(overrides: Partial<NewTask> = {}): Promise<string> {
   const { id } = await store.submit(
     {
@@ -66,7 +67,7 @@ async function submit(overrides: Partial<NewTask> = {}): Promise<string> {
       target: 'file:///srv/cdn/movies/',
       metadataPairs: [],
       maxAttempts: 3,
-      dedupeKey: `key-${Math.random()}`,
+      dedupeKey: `key-${++submitted}`,
       ...overrides,
     },
     now,
@@ -104,6 +105,34 @@ function deferred<T>() {
     reject = rej
   })
   return { promise, resolve, reject }
+}
+
+/** Settles as `promise` does, or rejects when `signal` aborts, as the runner contract asks. */
+function orAbort<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  return new Promise((resolve, reject) => {
+    signal.addEventListener('abort', () => reject(signal.reason), { once: true })
+    promise.then(resolve, reject)
+  })
+}
+
+/**
+ * The real store, except that `finish` fails its first `failures` calls, as it would on a full disk
+ * or a lost database connection.
+ */
+function withFailingFinish(inner: TaskStore, failures: number): TaskStore {
+  let left = failures
+  return new Proxy(inner, {
+    get(target, property) {
+      if (property === 'finish') {
+        return async (...args: Parameters<TaskStore['finish']>) => {
+          if (left-- > 0) throw new Error('SQLITE_FULL: database or disk is full')
+          return target.finish(...args)
+        }
+      }
+      const value: unknown = Reflect.get(target, property, target)
+      return typeof value === 'function' ? value.bind(target) : value
+    },
+  })
 }
 
 /** A runner that never ends on its own and gives up only when aborted, as the contract asks. */
@@ -238,9 +267,9 @@ describe('Worker', () => {
     it('lets a runner that ends within the grace finish: succeeded', async () => {
       const started = deferred<void>()
       const finish = deferred<string>()
-      const worker = startWorker(async () => {
+      const worker = startWorker(async (_task, signal) => {
         started.resolve()
-        return finish.promise
+        return orAbort(finish.promise, signal)
       })
       const id = await submit()
       worker.wake()
@@ -299,7 +328,7 @@ describe('Worker', () => {
 
     it('discards the first worker\'s success; the new owner\'s result stands', async () => {
       const finish = deferred<string>()
-      const worker = startWorker(() => finish.promise)
+      const worker = startWorker((_task, signal) => orAbort(finish.promise, signal))
       const id = await submit()
       worker.wake()
       const taken = await loseLease(id)
@@ -317,7 +346,7 @@ describe('Worker', () => {
 
     it('discards the first worker\'s failure: no retry scheduled, no error recorded', async () => {
       const fail = deferred<string>()
-      const worker = startWorker(() => fail.promise)
+      const worker = startWorker((_task, signal) => orAbort(fail.promise, signal))
       const id = await submit()
       worker.wake()
       await loseLease(id)
@@ -352,6 +381,52 @@ describe('Worker', () => {
       assert.equal(task?.state, 'running')
       assert.equal(task.leaseOwner, 'w2')
       assert.deepEqual(await store.errors(id), [])
+    })
+  })
+
+  describe('a store that cannot record the outcome', () => {
+    /** The task stays leased to the worker that lost its result, until the lease runs out. */
+    async function takeBack(id: string, worker: Worker) {
+      const task = await store.get(id)
+      assert.equal(task?.state, 'running')
+      assert.equal(task.attempts, 1)
+      assert.equal(task.lastError, undefined)
+      now += LEASE_MS + 1
+      assert.equal(await store.requeueExpired(now), 1)
+      worker.wake()
+      return inState(id, 'succeeded')
+    }
+
+    it('does not turn a success it failed to record into a failure: the task is done again after its lease', async () => {
+      let calls = 0
+      const worker = startWorker(async () => `movies/a.ts#${++calls}`, {}, withFailingFinish(store, 1))
+      const id = await submit()
+      worker.wake()
+      await waitFor('the first attempt to end', () => (calls === 1 && worker.running === 0 ? true : undefined))
+
+      const done = await takeBack(id, worker)
+      assert.equal(done.attempts, 2)
+      assert.equal(done.finalDestination, 'movies/a.ts#2')
+      assert.deepEqual(await store.errors(id), [])
+    })
+
+    it('survives failing to record a failure: no crash, the task is taken back after its lease', async () => {
+      let calls = 0
+      const worker = startWorker(
+        async () => {
+          if (++calls === 1) throw new PublishError('ERR_TRANSFER', 'connection reset')
+          return 'movies/a.ts'
+        },
+        {},
+        withFailingFinish(store, 1),
+      )
+      const id = await submit()
+      worker.wake()
+      await waitFor('the first attempt to end', () => (calls === 1 && worker.running === 0 ? true : undefined))
+
+      const done = await takeBack(id, worker)
+      assert.equal(done.attempts, 2)
+      assert.equal(calls, 2)
     })
   })
 })

@@ -1,0 +1,152 @@
+// loadConfig: defaults, file < environment < flags, every problem reported at once, derived values.
+// The environment is passed in, never taken from process.env.
+import assert from 'node:assert/strict'
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { after, describe, it } from 'node:test'
+import { isPublishError } from '../../src/errors.js'
+import { loadConfig } from '../../src/config/index.js'
+
+const dir = mkdtempSync(join(tmpdir(), 'apubi-config-'))
+after(() => rmSync(dir, { recursive: true, force: true }))
+
+let files = 0
+function configFile(content: unknown): string {
+  const path = join(dir, `config-${++files}.json`)
+  writeFileSync(path, typeof content === 'string' ? content : JSON.stringify(content))
+  return path
+}
+
+/** The ERR_CONFIG_INVALID message `run` throws. */
+function configProblem(run: () => unknown): string {
+  try {
+    run()
+  } catch (e) {
+    assert.ok(isPublishError(e, 'ERR_CONFIG_INVALID'), `expected ERR_CONFIG_INVALID, got ${String(e)}`)
+    return e.message
+  }
+  assert.fail('expected ERR_CONFIG_INVALID, nothing was thrown')
+}
+
+describe('loadConfig', () => {
+  it('fills every default from an empty environment', () => {
+    const config = loadConfig({})
+    const dataDir = resolve('./data')
+    assert.deepEqual(
+      { ...config },
+      {
+        port: 8080,
+        host: '0.0.0.0',
+        dataDir,
+        fileRoots: [dataDir],
+        cdnBase: `file://${dataDir}/cdn/`,
+        soapPath: '/apubi',
+        publicUrl: 'http://127.0.0.1:8080/apubi',
+        logLevel: 'info',
+        workers: 4,
+        parallelFiles: 4,
+        connectionsPerHost: 8,
+        timeoutMs: 30_000,
+        maxAttempts: 5,
+        retryBaseMs: 2_000,
+        retryMaxMs: 300_000,
+        leaseMs: 30_000,
+        pollMs: 500,
+        shutdownGraceMs: 25_000,
+        retentionDays: 7,
+        maxBodyBytes: 1 << 20,
+        databaseFile: join(dataDir, 'apubi.sqlite'),
+      },
+    )
+  })
+
+  it('is frozen, lists included', () => {
+    const config = loadConfig({})
+    assert.ok(Object.isFrozen(config))
+    assert.ok(Object.isFrozen(config.fileRoots))
+  })
+
+  it('reads the JSON file named by APUBI_CONFIG, and the environment wins over it', () => {
+    const APUBI_CONFIG = configFile({ port: 9000, workers: 2, logLevel: 'debug', fileRoots: ['/srv/a', '/srv/b'] })
+    const fromFile = loadConfig({ APUBI_CONFIG })
+    assert.deepEqual([fromFile.port, fromFile.workers, fromFile.logLevel, fromFile.fileRoots], [9000, 2, 'debug', ['/srv/a', '/srv/b']])
+
+    const config = loadConfig({ APUBI_CONFIG, APUBI_PORT: '9100', APUBI_FILE_ROOTS: '/srv/c::/srv/d' })
+    assert.equal(config.port, 9100)
+    assert.deepEqual(config.fileRoots, ['/srv/c', '/srv/d'])
+    assert.equal(config.workers, 2)
+    assert.equal(config.logLevel, 'debug')
+  })
+
+  it('lets flags win over the environment', () => {
+    assert.equal(loadConfig({ APUBI_PORT: '9100' }, { port: 9200 }).port, 9200)
+  })
+
+  it('takes an empty variable as unset', () => {
+    assert.equal(loadConfig({ APUBI_PORT: '', APUBI_LOG_LEVEL: '' }).port, 8080)
+  })
+
+  it('reports several invalid values together in one ERR_CONFIG_INVALID', () => {
+    const message = configProblem(() =>
+      loadConfig({
+        APUBI_PORT: 'eighty',
+        APUBI_WORKERS: '0',
+        APUBI_LOG_LEVEL: 'loud',
+        APUBI_SOAP_PATH: 'apubi',
+        APUBI_PUBLIC_URL: 'not a url',
+        APUBI_CONFIG: configFile({ retentionDays: -1 }),
+      }),
+    )
+    for (const name of ['APUBI_PORT', 'APUBI_WORKERS', 'APUBI_LOG_LEVEL', 'APUBI_SOAP_PATH', 'APUBI_PUBLIC_URL', 'APUBI_RETENTION_DAYS']) {
+      assert.match(message, new RegExp(`${name} \\(`), `${name} is named in:\n${message}`)
+    }
+    assert.doesNotMatch(message, /APUBI_HOST/)
+  })
+
+  it('refuses a port out of range and a fractional count', () => {
+    const message = configProblem(() => loadConfig({ APUBI_PORT: '70000', APUBI_MAX_ATTEMPTS: '2.5' }))
+    assert.match(message, /APUBI_PORT/)
+    assert.match(message, /APUBI_MAX_ATTEMPTS/)
+  })
+
+  it('refuses a config file that is not JSON, naming it', () => {
+    const path = configFile('{ port: 9000 ')
+    assert.match(configProblem(() => loadConfig({ APUBI_CONFIG: path })), new RegExp(path.replaceAll('.', '\\.')))
+  })
+
+  it('refuses a config file that does not exist', () => {
+    configProblem(() => loadConfig({ APUBI_CONFIG: join(dir, 'missing.json') }))
+  })
+
+  describe('derived values', () => {
+    it('puts file roots, the CDN base and the database under the data dir', () => {
+      const config = loadConfig({ APUBI_DATA_DIR: '/srv/apubi data' })
+      assert.equal(config.dataDir, '/srv/apubi data')
+      assert.deepEqual(config.fileRoots, ['/srv/apubi data'])
+      assert.equal(config.cdnBase, 'file:///srv/apubi%20data/cdn/')
+      assert.equal(config.databaseFile, '/srv/apubi data/apubi.sqlite')
+    })
+
+    it('makes a relative data dir and relative file roots absolute', () => {
+      const config = loadConfig({ APUBI_DATA_DIR: 'var/apubi', APUBI_FILE_ROOTS: 'in:out' })
+      assert.equal(config.dataDir, resolve('var/apubi'))
+      assert.deepEqual(config.fileRoots, [resolve('in'), resolve('out')])
+    })
+
+    it('ends the CDN base with a slash', () => {
+      assert.equal(loadConfig({ APUBI_CDN_BASE: 'ftp://cdn:pw@cdn.example/www' }).cdnBase, 'ftp://cdn:pw@cdn.example/www/')
+      assert.equal(loadConfig({ APUBI_CDN_BASE: 'file:///srv/cdn/' }).cdnBase, 'file:///srv/cdn/')
+    })
+
+    it('derives the public URL from host, port and path, with a loopback address for a wildcard host', () => {
+      assert.equal(loadConfig({ APUBI_PORT: '9000', APUBI_SOAP_PATH: '/soap/apubi' }).publicUrl, 'http://127.0.0.1:9000/soap/apubi')
+      assert.equal(loadConfig({ APUBI_HOST: '::' }).publicUrl, 'http://127.0.0.1:8080/apubi')
+      assert.equal(loadConfig({ APUBI_HOST: 'publisher.example', APUBI_PORT: '80' }).publicUrl, 'http://publisher.example:80/apubi')
+    })
+
+    it('keeps a public URL that was given', () => {
+      assert.equal(loadConfig({ APUBI_PUBLIC_URL: 'https://publisher.example/apubi' }).publicUrl, 'https://publisher.example/apubi')
+    })
+  })
+})
