@@ -77,11 +77,23 @@ function sweepAbandonedRuns(): void {
 
 async function cleanUp(): Promise<void> {
   stopping = true
+  stopStartingServers()
   for (let fn = cleanups.pop(); fn; fn = cleanups.pop()) await fn().catch((e) => log(`cleanup: ${e}`))
-  // A server interrupted while starting has no handle yet (startServer returns it once it answers),
-  // and one killed by a signal leaves startServer polling for 30 s: end what is left of our children.
+}
+
+/**
+ * A server interrupted while starting has no handle yet (startServer returns it once it answers), and
+ * one killed by a signal leaves startServer polling for 30 s: find our server children by pid instead.
+ */
+function stopStartingServers(): void {
   const children = readFileSync(`/proc/${process.pid}/task/${process.pid}/children`, 'utf8').split(' ').filter(Boolean)
-  for (const pid of children) process.kill(Number(pid), 'SIGTERM')
+  for (const pid of children) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('src/cli/index.ts')) process.kill(Number(pid), 'SIGTERM')
+    } catch {
+      // It exited meanwhile.
+    }
+  }
 }
 
 let servers = 0

@@ -225,7 +225,8 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       if (t.network) assert.equal(slots.stats.peak, HOST_LIMIT)
     })
 
-    test('close frees every host slot', async ({ backend }) => {
+    test('close frees every host slot', async ({ backend, network }, _dir, tc) => {
+      if (!network) return tc.skip('the backend holds no connections')
       await backend.close()
       assert.equal(slots.stats.held, 0)
     })
