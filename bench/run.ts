@@ -2,6 +2,8 @@
 // the same run on the same machine. On 2 cores the load generator competes with the server, so only
 // the ratio means anything across machines. A missed target is a result (exit 0); a measurement that
 // could not be taken is a failure (exit 1), reported after the table.
+// Environment: BENCH_SECONDS (per GetTaskStatus run, default 10), BENCH_FILE_MB (MiB published,
+// default 1024), BENCH_ROUNDS (publishing rounds, default 2).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -13,6 +15,7 @@ import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, lo
 const seconds = positiveNumber('BENCH_SECONDS', 10)
 const fileMib = positiveNumber('BENCH_FILE_MB', 1024)
 const fileBytes = fileMib * (1 << 20)
+const rounds = positiveNumber('BENCH_ROUNDS', 2)
 const fileLabel = fileMib % 1024 === 0 ? `${fileMib / 1024} GiB` : `${fileMib} MiB`
 // Per request logging off, so the figure is the SOAP path's; the default level is measured as well.
 const quiet = { APUBI_LOG_LEVEL: 'warn' }
@@ -157,29 +160,34 @@ async function publishing(): Promise<void> {
   await writeRandomFile(file, fileMib)
   const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot])
   cleanups.push(() => ftp.stop())
-  const mbPerSecond = (s: number) => fileBytes / 1e6 / s
-  const throughput = { metric: `publish ${fileLabel} file→ftp MB/s`, digits: 1, target: '≥ 80 %', met: (_: number, ratio: number) => ratio >= 0.8 }
-  const memory = { metric: 'peak RSS MB, publishing', digits: 0, target: '≤ 200 MB', met: (mb: number) => mb <= 200 }
-
-  log(`publishing, reference: basic-ftp uploadFrom(createReadStream) to ftp-srv`)
-  const referenceSeconds = await referenceUpload(ftp.info, file, 'reference.bin')
-  await verifySize(join(ftpRoot, 'reference.bin'), fileBytes)
-  rmSync(join(ftpRoot, 'reference.bin'))
-  log(`  ${referenceSeconds.toFixed(2)} s`)
-  const reference = mbPerSecond(referenceSeconds)
-
+  // Started before the first round so its peak RSS covers them all; idle, it only polls its store.
   const server = await apubiServer(quiet, sourceDir)
-  log(`publishing, ours: LoadAsset file:// → ftp://, GetTaskStatus every 100 ms`)
+  const mbPerSecond = (s: number) => fileBytes / 1e6 / s
+  const uploaded = async (path: string) => (await verifySize(path, fileBytes), rmSync(path))
+  let reference: number | undefined
+  let ours: number | undefined
   try {
-    // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
-    const timeoutMs = Math.max(60_000, referenceSeconds * 20_000)
-    const oursSeconds = await publishThroughServer(server.url, file, ftpUrl(ftp.info, 'bench/big.bin'), timeoutMs)
-    log(`  ${oursSeconds.toFixed(2)} s`)
-    await verifySize(join(ftpRoot, 'bench', 'big.bin'), fileBytes)
-    rows.push({ ...throughput, ours: mbPerSecond(oursSeconds), reference }, { ...memory, ours: peakRssMb(server.process.pid!) })
+    // Interleaved rounds, fastest of each: the machine is shared, and one slow moment should not decide.
+    for (let round = 1; round <= rounds; round++) {
+      log(`publishing, round ${round}/${rounds}: reference (basic-ftp uploadFrom a read stream), then ours (LoadAsset, GetTaskStatus every 100 ms)`)
+      const referenceSeconds = await referenceUpload(ftp.info, file, 'reference.bin')
+      await uploaded(join(ftpRoot, 'reference.bin'))
+      reference = Math.max(reference ?? 0, mbPerSecond(referenceSeconds))
+      // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
+      const timeoutMs = Math.max(60_000, referenceSeconds * 20_000)
+      const oursSeconds = await publishThroughServer(server.url, file, ftpUrl(ftp.info, 'bench/big.bin'), timeoutMs)
+      await uploaded(join(ftpRoot, 'bench', 'big.bin'))
+      ours = Math.max(ours ?? 0, mbPerSecond(oursSeconds))
+      log(`  reference ${referenceSeconds.toFixed(2)} s, ours ${oursSeconds.toFixed(2)} s`)
+    }
   } catch (e) {
-    rows.push({ ...throughput, reference }, memory)
     throw new Error(`${(e as Error).message}\nserver output:\n${server.output().slice(-4000)}`, { cause: e })
+  } finally {
+    const rss = ours === undefined ? undefined : peakRssMb(server.process.pid!)
+    rows.push(
+      { metric: `publish ${fileLabel} file→ftp MB/s`, ours, reference, digits: 1, target: '≥ 80 %', met: (_, ratio) => ratio >= 0.8 },
+      { metric: 'peak RSS MB, publishing', ours: rss, digits: 0, target: '≤ 200 MB', met: (mb) => mb <= 200 },
+    )
   }
 }
 
