@@ -2,7 +2,7 @@ import { posix } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
 import { Client, FTPError } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
-import { REDACTED } from '../observability/redact.js'
+import { REDACTED } from '../observability/index.js'
 import { childEntry, entryOf, forwardInto, renameReplacing, type Connection } from './ftp-protocol.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
 

@@ -5,7 +5,6 @@ export type TaskKind = 'load' | 'purge'
 /** Internal states; the WFM sees them through `publicStatus`. */
 export const TASK_STATES = Object.freeze(['queued', 'running', 'retry_wait', 'succeeded', 'failed'] as const)
 export type TaskState = (typeof TASK_STATES)[number]
-export const ACTIVE_STATES: readonly TaskState[] = ['queued', 'running', 'retry_wait']
 
 export type PublicStatus = 'IN_PROGRESS' | 'SUCCESS' | 'FAILED'
 

@@ -61,7 +61,7 @@ async function copyFile(from: Backend, sourcePath: string, size: number, to: Bac
 }
 
 /** `.name.apubi-<task>.part` beside the target: hidden from listings, the same on every attempt. */
-export function temporaryName(targetPath: string, taskId: string): string {
+function temporaryName(targetPath: string, taskId: string): string {
   return posix.join(posix.dirname(targetPath), `.${posix.basename(targetPath)}.apubi-${taskId.slice(0, 8)}.part`)
 }
 

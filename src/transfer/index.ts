@@ -1,6 +1,6 @@
 // Public API of transfer/: locating URLs, publishing and purging.
-export { publish, temporaryName } from './copy.js'
+export { publish } from './copy.js'
 export type { Job, Progress, TransferOptions } from './job.js'
-export { childLocation, createLocationPolicy, parseLocation, resolveDestination } from './locate.js'
+export { createLocationPolicy, parseLocation, resolveDestination } from './locate.js'
 export type { Location, LocationPolicy } from './locate.js'
 export { purge } from './purge.js'

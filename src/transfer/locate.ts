@@ -1,5 +1,5 @@
 import { readlinkSync, realpathSync } from 'node:fs'
-import { basename, dirname, join, posix, relative, resolve, sep } from 'node:path'
+import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { isScheme, type Endpoint } from '../backends/index.js'
 import { PublishError } from '../errors.js'
@@ -83,12 +83,6 @@ function decodeComponent(text: string, url: string): string {
 
 function trimSlash(path: string): string {
   return path.length > 1 && path.endsWith('/') ? path.slice(0, -1) : path
-}
-
-/** A file or directory name below a directory location, as a location. */
-export function childLocation(parent: Location, name: string, isDirectory = false): Location {
-  const url = (parent.url.endsWith('/') ? parent.url : `${parent.url}/`) + encodeURIComponent(name)
-  return { ...parent, path: posix.join(parent.path, name), isDirectory, url }
 }
 
 /**

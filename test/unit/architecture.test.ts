@@ -1,0 +1,73 @@
+import assert from 'node:assert/strict'
+import { readdirSync, readFileSync } from 'node:fs'
+import { dirname, join, relative } from 'node:path'
+import { describe, it } from 'node:test'
+
+// The import rules of STYLE.md §11, checked on every run: folders talk through their index.ts,
+// and imports point one way (edges → tasks → transfer → backends).
+const src = new URL('../../src/', import.meta.url).pathname
+
+function sources(dir: string): string[] {
+  return readdirSync(dir, { withFileTypes: true }).flatMap((d) =>
+    d.isDirectory() ? sources(join(dir, d.name)) : d.name.endsWith('.ts') ? [join(dir, d.name)] : [],
+  )
+}
+
+const folderOf = (file: string) => relative(src, file).split('/')[0]!.replace(/\.ts$/, '')
+const imports = sources(src).flatMap((file) =>
+  [...readFileSync(file, 'utf8').matchAll(/^(?:import|export)[^'"]*from '(\.[^']+)'/gm)].map((m) => ({
+    file: relative(src, file),
+    from: folderOf(file),
+    target: relative(src, join(dirname(file), m[1]!)).replace(/\.js$/, '.ts'),
+  })),
+)
+
+/** Which folders each folder may import (besides itself, errors.ts and the shared leaves). */
+const allowed: Record<string, string[]> = {
+  main: ['backends', 'config', 'soap', 'tasks', 'transfer'],
+  cli: ['main', 'client', 'config'],
+  client: ['soap'],
+  soap: ['tasks'],
+  tasks: ['transfer'],
+  transfer: ['backends'],
+  backends: [],
+  config: [],
+  observability: [],
+  errors: [],
+}
+const leaves = ['errors', 'observability']
+
+describe('architecture', () => {
+  it('imports across folders go through index.ts, in the allowed direction', () => {
+    const wrong = imports.filter(({ from, target }) => {
+      const to = folderOf(join(src, target))
+      if (to === from) return false
+      if (to === 'errors') return false
+      const throughIndex = target.endsWith('/index.ts') || to === 'main'
+      const permitted = leaves.includes(to) || (allowed[from] ?? []).includes(to)
+      return !throughIndex || !permitted
+    })
+    assert.deepEqual(wrong, [])
+  })
+
+  it('the leaves import nothing above them', () => {
+    const wrong = imports.filter(({ from, target }) => leaves.includes(from) && !['errors', from].includes(folderOf(join(src, target))))
+    assert.deepEqual(wrong, [])
+  })
+
+  it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
+    const exported: Record<string, string[]> = {}
+    for (const folder of ['backends', 'client', 'config', 'observability', 'soap', 'tasks', 'transfer']) {
+      exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
+    }
+    assert.deepEqual(exported, {
+      backends: ['backendFactories', 'createHostLimiter', 'isScheme'],
+      client: ['ApubiClient', 'ApubiFault'],
+      config: ['loadConfig', 'settings'],
+      observability: ['REDACTED', 'createLogger', 'redact'],
+      soap: ['APUBI_NS', 'DEFAULT_PARSE_LIMITS', 'SOAP_ENV_NS', 'createSoapEdge', 'escapeXml', 'loadServiceDescription', 'parseRequest', 'renderFault', 'renderResponse', 'toFault'],
+      tasks: ['TASK_STATES', 'TaskService', 'Worker', 'createTaskRunner', 'openSqliteStore', 'publicStatus', 'retentionMs', 'startHousekeeping'],
+      transfer: ['createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+    })
+  })
+})
