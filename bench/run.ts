@@ -3,19 +3,19 @@
 // the ratio means anything across machines. A missed target is a result (exit 0); a measurement that
 // could not be taken is a failure (exit 1), reported after the table.
 // Environment: BENCH_SECONDS (per GetTaskStatus run, default 10), BENCH_FILE_MB (MiB published,
-// default 1024), BENCH_ROUNDS (publishing rounds, default 2).
+// default 1024), BENCH_ROUNDS (rounds of each comparison, the best kept, default 2).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { startServer, type TestServer } from '../test/servers/apubi-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
-import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus } from './soap-load.js'
+import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus, type LoadResult } from './soap-load.js'
 
 const seconds = positiveNumber('BENCH_SECONDS', 10)
 const fileMib = positiveNumber('BENCH_FILE_MB', 1024)
 const fileBytes = fileMib * (1 << 20)
-const rounds = positiveNumber('BENCH_ROUNDS', 2)
+const rounds = Math.ceil(positiveNumber('BENCH_ROUNDS', 2))
 const fileLabel = fileMib % 1024 === 0 ? `${fileMib / 1024} GiB` : `${fileMib} MiB`
 // Per request logging off, so the figure is the SOAP path's; the default level is measured as well.
 const quiet = { APUBI_LOG_LEVEL: 'warn' }
@@ -122,11 +122,17 @@ async function getTaskStatus(): Promise<void> {
     throw new Error('the bare server does not answer the same bytes as ours')
   }
 
-  log(`GetTaskStatus, bare node:http (${answer.bytes.length} B answer): ${CONNECTIONS} connections, ${seconds} s`)
-  const reference = await loadGetTaskStatus(bareUrl, body, seconds)
+  // Interleaved rounds, the faster of each side: the machine is shared, one slow moment should not decide.
+  const referenceRuns: LoadResult[] = []
+  const oursRuns: LoadResult[] = []
+  for (let round = 1; round <= rounds; round++) {
+    log(`GetTaskStatus, round ${round}/${rounds}: bare node:http, then ours (log level warn); ${answer.bytes.length} B answers, ${CONNECTIONS} connections, ${seconds} s each`)
+    referenceRuns.push(await loadGetTaskStatus(bareUrl, body, seconds))
+    oursRuns.push(await loadGetTaskStatus(server.url, body, seconds))
+  }
+  const fastest = (runs: LoadResult[]) => runs.reduce((a, b) => (b.requestsPerSecond > a.requestsPerSecond ? b : a))
+  const [reference, ours] = [fastest(referenceRuns), fastest(oursRuns)]
   await bare.stop()
-  log(`GetTaskStatus, ours (log level warn): ${CONNECTIONS} connections, ${seconds} s`)
-  const ours = await loadGetTaskStatus(server.url, body, seconds)
   const rss = peakRssMb(server.process.pid!)
   await server.stop()
 
@@ -144,8 +150,8 @@ async function getTaskStatus(): Promise<void> {
   rows.push(
     { metric: 'GetTaskStatus req/s', ours: ours.requestsPerSecond, reference: reference.requestsPerSecond, ...perSecond },
     { metric: 'GetTaskStatus p99 ms', ours: ours.p99Ms, reference: reference.p99Ms, ...p99 },
-    { metric: 'GetTaskStatus req/s, log info', ours: oursInfo.requestsPerSecond, reference: reference.requestsPerSecond, ...perSecond },
-    { metric: 'GetTaskStatus p99 ms, log info', ours: oursInfo.p99Ms, reference: reference.p99Ms, ...p99 },
+    { metric: 'GetTaskStatus req/s, log info (1 round)', ours: oursInfo.requestsPerSecond, reference: reference.requestsPerSecond, ...perSecond },
+    { metric: 'GetTaskStatus p99 ms, log info (1 round)', ours: oursInfo.p99Ms, reference: reference.p99Ms, ...p99 },
     { metric: 'peak RSS MB, GetTaskStatus load', ours: rss, digits: 0, target: '' },
   )
 }
@@ -201,7 +207,7 @@ function printTable(): void {
   table.unshift(['metric', 'ours', 'reference', 'ratio', 'target', 'met?'])
   const widths = table[0]!.map((_, i) => Math.max(...table.map((cells) => cells[i]!.length)))
   const line = (cells: string[]) => `| ${cells.map((c, i) => (i === 0 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join(' | ')} |`
-  console.log(`\nreference: bare node:http for GetTaskStatus (${CONNECTIONS} connections, keep-alive, ${seconds} s each), basic-ftp stream copy for publishing`)
+  console.log(`\nreference: bare node:http for GetTaskStatus (${CONNECTIONS} connections, keep-alive, ${seconds} s), basic-ftp stream copy for publishing; best of ${rounds} interleaved rounds`)
   console.log(line(table[0]!))
   console.log(`|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`)
   for (const cells of table.slice(1)) console.log(line(cells))

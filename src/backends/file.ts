@@ -29,7 +29,7 @@ function translate(e: unknown, action: string, path: string): PublishError {
 
 class FileBackend implements Backend {
   readonly scheme = 'file' as const
-  readonly features = { atomicRename: true }
+  readonly features = { atomicRename: true, writable: true }
 
   async stat(path: string): Promise<Entry> {
     try {

@@ -1,13 +1,22 @@
+import { PublishError } from '../errors.js'
 import { createFileBackend } from './file.js'
 import { createFtpBackend } from './ftp.js'
-import type { BackendFactory, Scheme } from './types.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Scheme } from './types.js'
 
 /** Which factory serves each scheme. A scheme not listed here is refused at request time. */
-export const backendFactories: Readonly<Record<Scheme, BackendFactory>> = {
+const backendFactories: Partial<Record<Scheme, BackendFactory>> = {
   file: createFileBackend,
   ftp: createFtpBackend,
 }
 
-export function isScheme(s: string): s is Scheme {
-  return Object.hasOwn(backendFactories, s)
+/** Whether a backend serves `scheme` (lower case, without the colon). */
+export function isScheme(scheme: string): scheme is Scheme {
+  return Object.hasOwn(backendFactories, scheme)
+}
+
+/** @throws PublishError ERR_UNSUPPORTED_SCHEME */
+export function openBackend(endpoint: Endpoint, context: BackendContext): Backend {
+  const factory = backendFactories[endpoint.scheme]
+  if (!factory) throw new PublishError('ERR_UNSUPPORTED_SCHEME', `Unsupported URL scheme ${endpoint.scheme}:`)
+  return factory(endpoint, context)
 }

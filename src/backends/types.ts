@@ -1,14 +1,14 @@
 import type { Readable } from 'node:stream'
 
 /** URL schemes that name a storage location. */
-export type Scheme = 'file' | 'ftp'
+export type Scheme = 'file' | 'ftp' | 'ftps' | 'ftpes' | 'sftp' | 'http' | 'https' | 's3'
 
 /** Where a backend connects: one server and one identity. Paths are given per call. */
 export interface Endpoint {
   readonly scheme: Scheme
-  /** Empty for `file`. */
+  /** Empty for `file`; the bucket for `s3`. */
   readonly host: string
-  /** 0 for `file`. */
+  /** 0 for `file` and `s3`; otherwise the URL's port or the scheme's default. */
   readonly port: number
   readonly user?: string
   /** A secret: never logged, never put into an error message. */
@@ -24,8 +24,13 @@ export interface Entry {
 }
 
 export interface Features {
-  /** Whether `rename` replaces the target in one step, so a file can appear under its final name whole. */
+  /**
+   * Whether `rename` replaces the target in one step, so a file can appear under its final name
+   * whole. Where false (S3), `write` itself must never expose a partial object (multipart upload).
+   */
   readonly atomicRename: boolean
+  /** False for read-only sources (HTTP): write, rename, remove and mkdir raise ERR_PERMISSION. */
+  readonly writable: boolean
 }
 
 /**

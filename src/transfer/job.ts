@@ -1,4 +1,4 @@
-import { backendFactories, type Backend, type BackendContext, type Endpoint } from '../backends/index.js'
+import { openBackend, type Backend, type BackendContext, type Endpoint } from '../backends/index.js'
 
 /** How far a transfer is; reported while it runs. */
 export interface Progress {
@@ -26,7 +26,7 @@ export interface TransferOptions {
 
 /** Opens a backend for the duration of `work` and always closes it. */
 export async function withBackend<T>(endpoint: Endpoint, context: BackendContext, work: (b: Backend) => Promise<T>): Promise<T> {
-  const backend = backendFactories[endpoint.scheme](endpoint, context)
+  const backend = openBackend(endpoint, context)
   try {
     return await work(backend)
   } finally {

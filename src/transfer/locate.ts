@@ -1,7 +1,7 @@
 import { readlinkSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 import { fileURLToPath } from 'node:url'
-import { isScheme, type Endpoint } from '../backends/index.js'
+import { isScheme, type Endpoint, type Scheme } from '../backends/index.js'
 import { PublishError } from '../errors.js'
 import { redact } from '../observability/index.js'
 
@@ -17,6 +17,9 @@ export interface Location {
 }
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
+
+/** `ftpes` is FTP with explicit TLS (AUTH TLS on the plain port), `ftps` implicit TLS. */
+const defaultPorts: Readonly<Record<Scheme, number>> = { file: 0, ftp: 21, ftpes: 21, ftps: 990, sftp: 22, http: 80, https: 443, s3: 0 }
 
 /**
  * A DestinationAsset as an absolute URL: a relative path or identifier is taken under `cdnBase`.
@@ -63,7 +66,7 @@ export function parseLocation(url: string): Location {
   const endpoint: Endpoint = {
     scheme,
     host: parsed.hostname,
-    port: parsed.port ? Number(parsed.port) : 21,
+    port: parsed.port ? Number(parsed.port) : defaultPorts[scheme],
     ...(parsed.username && { user: decodeComponent(parsed.username, url) }),
     ...(parsed.password && { password: decodeComponent(parsed.password, url) }),
   }

@@ -61,7 +61,7 @@ describe('architecture', () => {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
-      backends: ['backendFactories', 'createHostLimiter', 'isScheme'],
+      backends: ['createHostLimiter', 'isScheme', 'openBackend'],
       client: ['ApubiClient', 'ApubiFault'],
       config: ['loadConfig', 'settings'],
       observability: ['REDACTED', 'createLogger', 'redact'],
