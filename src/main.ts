@@ -1,4 +1,4 @@
-import { mkdirSync } from 'node:fs'
+import { mkdirSync, readFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
@@ -8,7 +8,7 @@ import type { Config } from './config/index.js'
 import type { Logger } from './observability/index.js'
 import { createSoapEdge, DEFAULT_PARSE_LIMITS, loadServiceDescription } from './soap/index.js'
 import { createTaskRunner, openSqliteStore, retentionMs, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { createLocationPolicy } from './transfer/index.js'
+import { createCredentials, createLocationPolicy } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server
@@ -23,7 +23,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const store = openSqliteStore(config.databaseFile)
   const policy = createLocationPolicy(config.fileRoots)
   const transfer = {
-    backends: { hosts: createHostLimiter(config.connectionsPerHost), timeoutMs: config.timeoutMs },
+    backends: {
+      hosts: createHostLimiter(config.connectionsPerHost),
+      timeoutMs: config.timeoutMs,
+      ...(config.caFile && { tlsCa: readFileSync(config.caFile, 'utf8') }),
+      ssh: { knownHostsFile: config.sshKnownHosts, hostKeyPolicy: config.sshHostKeyPolicy },
+      s3: {
+        region: config.s3Region,
+        buckets: config.s3Buckets,
+        ...(config.s3Endpoint && { endpoint: config.s3Endpoint }),
+        ...((config.s3ForcePathStyle ?? config.s3Endpoint !== undefined) && { forcePathStyle: true }),
+      },
+    },
+    credentials: createCredentials(config.credentials, config.sshPrivateKey),
     parallelFiles: config.parallelFiles,
     connectionsPerHost: config.connectionsPerHost,
   }

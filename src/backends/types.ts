@@ -13,6 +13,8 @@ export interface Endpoint {
   readonly user?: string
   /** A secret: never logged, never put into an error message. */
   readonly password?: string
+  /** PEM private key for SFTP, from the per-host credentials or APUBI_SSH_PRIVATE_KEY. A secret. */
+  readonly privateKey?: string
 }
 
 export interface Entry {
@@ -70,6 +72,31 @@ export interface BackendContext {
   readonly hosts: HostLimiter
   /** Connect and idle timeout for network backends. */
   readonly timeoutMs: number
+  /** PEM CA certificates trusted for TLS (FTPS, HTTPS, S3) besides Node's bundle. */
+  readonly tlsCa?: string
+  readonly ssh: SshOptions
+  readonly s3: S3Options
+}
+
+export interface SshOptions {
+  /** OpenSSH known_hosts file; with `accept-new`, first-seen host keys are appended to it. */
+  readonly knownHostsFile: string
+  readonly hostKeyPolicy: 'strict' | 'accept-new'
+}
+
+export interface S3BucketOptions {
+  readonly endpoint?: string
+  readonly region?: string
+  readonly forcePathStyle?: boolean
+  readonly accessKeyId?: string
+  /** A secret. */
+  readonly secretAccessKey?: string
+}
+
+export interface S3Options extends S3BucketOptions {
+  readonly region: string
+  /** Overrides per bucket name. */
+  readonly buckets: Readonly<Record<string, S3BucketOptions>>
 }
 
 export interface HostLimiter {

@@ -19,10 +19,11 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   for (const [key, setting] of Object.entries(settings)) {
     // An empty variable counts as unset, so it does not hide the file's value.
     const given = (v: unknown) => (v === '' ? undefined : v)
-    const raw = given(overrides[key]) ?? given(env[setting.env]) ?? file[key]
+    const raw = given(overrides[key]) ?? (setting.env === null ? undefined : given(env[setting.env])) ?? file[key]
     const parsed = setting.schema.safeParse(raw)
-    if (parsed.success) values[key] = parsed.data
-    else problems.push(`${setting.env} (${key}): ${parsed.error.issues.map((i) => i.message).join('; ')}`)
+    if (parsed.success) {
+      if (parsed.data !== undefined) values[key] = parsed.data
+    } else problems.push(`${setting.env ?? 'config file'} (${key}): ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`.trim()).join('; ')}`)
   }
   if (problems.length > 0) throw new PublishError('ERR_CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`)
 
@@ -34,12 +35,15 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   const publicUrl =
     (values['publicUrl'] as string | undefined) ?? `http://${listenHost}:${values['port'] as number}${values['soapPath'] as string}`
   return Object.freeze({
-    ...(values as Omit<Config, 'fileRoots' | 'cdnBase' | 'publicUrl' | 'dataDir' | 'databaseFile'>),
+    ...(values as Omit<Config, 'fileRoots' | 'cdnBase' | 'publicUrl' | 'dataDir' | 'databaseFile' | 'sshKnownHosts' | 's3Region'>),
     dataDir,
     fileRoots: Object.freeze(fileRoots),
     cdnBase: cdnBase.endsWith('/') ? cdnBase : `${cdnBase}/`,
     publicUrl,
     databaseFile: resolve(dataDir, 'apubi.sqlite'),
+    sshKnownHosts: resolve((values['sshKnownHosts'] as string | undefined) ?? resolve(dataDir, 'known_hosts')),
+    // The standard AWS variable is honoured as the SDK's own chain would.
+    s3Region: (values['s3Region'] as string | undefined) ?? env['AWS_REGION'] ?? 'us-east-1',
   })
 }
 

@@ -29,16 +29,30 @@ export const settings = {
   shutdownGraceMs: { env: 'APUBI_SHUTDOWN_GRACE_MS', schema: z.coerce.number().int().min(0).default(25_000), help: 'On SIGTERM, how long running transfers may finish before they are released, ms' },
   retentionDays: { env: 'APUBI_RETENTION_DAYS', schema: z.coerce.number().positive().default(7), help: 'Days a finished task stays queryable' },
   maxBodyBytes: { env: 'APUBI_MAX_BODY_BYTES', schema: positiveInt.default(1 << 20), help: 'Largest SOAP request body, bytes' },
+  caFile: { env: 'APUBI_CA_FILE', schema: z.string().optional(), help: 'PEM file of CA certificates trusted for FTPS, HTTPS and S3, besides the system ones' },
+  sshKnownHosts: { env: 'APUBI_SSH_KNOWN_HOSTS', schema: z.string().optional(), help: 'OpenSSH known_hosts file of the SFTP servers we trust (default: <data dir>/known_hosts)' },
+  sshHostKeyPolicy: { env: 'APUBI_SSH_HOST_KEY_POLICY', schema: z.enum(['strict', 'accept-new']).default('strict'), help: 'strict: refuse an SFTP host not in known_hosts; accept-new: trust a first-seen host key, record it, log a warning' },
+  sshPrivateKey: { env: 'APUBI_SSH_PRIVATE_KEY', schema: z.string().optional(), help: 'Private key file for SFTP logins that carry no password' },
+  s3Endpoint: { env: 'APUBI_S3_ENDPOINT', schema: z.string().url().optional(), help: 'Endpoint of an S3-compatible store (MinIO, Ceph, R2, Wasabi); default: AWS' },
+  s3Region: { env: 'APUBI_S3_REGION', schema: z.string().optional(), help: 'S3 region (default: AWS_REGION, else us-east-1)' },
+  s3ForcePathStyle: { env: 'APUBI_S3_FORCE_PATH_STYLE', schema: z.stringbool().optional(), help: 'Path-style bucket addressing (default: on when an endpoint is set)' },
+  s3Buckets: { env: null, schema: z.record(z.string(), z.object({ endpoint: z.string().url().optional(), region: z.string().optional(), forcePathStyle: z.boolean().optional(), accessKeyId: z.string().optional(), secretAccessKey: z.string().optional() }).strict()).default({}), help: 'Per bucket: endpoint, region, forcePathStyle, accessKeyId, secretAccessKey (file only)' },
+  credentials: { env: null, schema: z.array(z.object({ url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/@]+\/?$/i, 'must be scheme://host[:port]'), user: z.string(), password: z.string().optional(), privateKeyFile: z.string().optional() }).strict()).default([]), help: 'Per host: user and password or private key, used when a URL carries none (file only)' },
 } as const
+
+/** Settings that hold secrets: never printed, never logged. */
+export const sensitiveSettings: ReadonlySet<keyof typeof settings> = new Set(['s3Buckets', 'credentials', 'cdnBase'])
 
 export type Settings = typeof settings
 export type ConfigInput = { [K in keyof Settings]: z.input<Settings[K]['schema']> }
 type Parsed = { [K in keyof Settings]: z.output<Settings[K]['schema']> }
 
 /** The configuration every module receives: validated, defaults filled, paths absolute, frozen. */
-export interface Config extends Omit<Parsed, 'fileRoots' | 'cdnBase' | 'publicUrl'> {
+export interface Config extends Omit<Parsed, 'fileRoots' | 'cdnBase' | 'publicUrl' | 'sshKnownHosts' | 's3Region'> {
   readonly fileRoots: readonly string[]
   readonly cdnBase: string
   readonly publicUrl: string
   readonly databaseFile: string
+  readonly sshKnownHosts: string
+  readonly s3Region: string
 }

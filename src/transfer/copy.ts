@@ -12,9 +12,8 @@ import type { Location } from './locate.js'
  * @returns whether the source was a directory, and the base name of a copied file.
  */
 export async function publish(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<{ directory: boolean; name: string }> {
-  const { backends } = options
-  return withBackend(source.endpoint, backends, (from) =>
-    withBackend(destination.endpoint, backends, async (to) => {
+  return withBackend(source.endpoint, options, (from) =>
+    withBackend(destination.endpoint, options, async (to) => {
       const root = await from.stat(source.path, job.signal)
       if (source.isDirectory && root.type !== 'directory') {
         throw new PublishError('ERR_NOT_A_DIRECTORY', `${source.path} is a file, but the source URL ends with '/'`)

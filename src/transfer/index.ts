@@ -1,5 +1,7 @@
 // Public API of transfer/: locating URLs, publishing and purging.
 export { publish } from './copy.js'
+export { createCredentials } from './credentials.js'
+export type { CredentialFiller, HostCredentials } from './credentials.js'
 export type { Job, Progress, TransferOptions } from './job.js'
 export { createLocationPolicy, parseLocation, resolveDestination } from './locate.js'
 export type { Location, LocationPolicy } from './locate.js'

@@ -19,14 +19,16 @@ export interface Job {
 
 export interface TransferOptions {
   readonly backends: BackendContext
+  /** Completes an endpoint with the credentials the server holds for its host. */
+  readonly credentials: (endpoint: Endpoint) => Endpoint
   /** Files of one directory in flight at once. */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
 }
 
 /** Opens a backend for the duration of `work` and always closes it. */
-export async function withBackend<T>(endpoint: Endpoint, context: BackendContext, work: (b: Backend) => Promise<T>): Promise<T> {
-  const backend = openBackend(endpoint, context)
+export async function withBackend<T>(endpoint: Endpoint, options: TransferOptions, work: (b: Backend) => Promise<T>): Promise<T> {
+  const backend = openBackend(options.credentials(endpoint), options.backends)
   try {
     return await work(backend)
   } finally {

@@ -5,7 +5,7 @@ import type { Location } from './locate.js'
 
 /** Removes a file, or a directory and everything under it. Something already absent is not an error. */
 export async function purge(target: Location, job: Job, options: TransferOptions): Promise<void> {
-  await withBackend(target.endpoint, options.backends, async (backend) => {
+  await withBackend(target.endpoint, options, async (backend) => {
     let entry
     try {
       entry = await backend.stat(target.path, job.signal)

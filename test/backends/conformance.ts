@@ -49,7 +49,13 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
     setMaxListeners(100, never)
 
     before(async () => {
-      const result = await setup({ hosts: slots.hosts, timeoutMs: BACKEND_TIMEOUT_MS })
+      // Transport options are neutral here: a setup that needs its own (known hosts, S3 endpoint) spreads this.
+      const result = await setup({
+        hosts: slots.hosts,
+        timeoutMs: BACKEND_TIMEOUT_MS,
+        ssh: { knownHostsFile: '/nonexistent/known_hosts', hostKeyPolicy: 'strict' },
+        s3: { region: 'us-east-1', buckets: {} },
+      })
       if ('skip' in result) {
         skipped = result.skip
         console.warn(`\n*** SKIPPED backend conformance: ${name}: ${result.skip} ***\n`)

@@ -67,7 +67,7 @@ describe('architecture', () => {
       observability: ['REDACTED', 'createLogger', 'redact'],
       soap: ['APUBI_NS', 'DEFAULT_PARSE_LIMITS', 'SOAP_ENV_NS', 'createSoapEdge', 'escapeXml', 'loadServiceDescription', 'parseRequest', 'renderFault', 'renderResponse', 'toFault'],
       tasks: ['TASK_STATES', 'TaskService', 'Worker', 'createTaskRunner', 'openSqliteStore', 'publicStatus', 'retentionMs', 'startHousekeeping'],
-      transfer: ['createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
 })

@@ -56,7 +56,12 @@ describe('loadConfig', () => {
         shutdownGraceMs: 25_000,
         retentionDays: 7,
         maxBodyBytes: 1 << 20,
+        sshHostKeyPolicy: 'strict',
+        s3Buckets: {},
+        credentials: [],
         databaseFile: join(dataDir, 'apubi.sqlite'),
+        sshKnownHosts: join(dataDir, 'known_hosts'),
+        s3Region: 'us-east-1',
       },
     )
   })
