@@ -4,7 +4,7 @@ import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { PublishError, type Code } from '../errors.js'
-import type { Backend, BackendFactory, Entry } from './types.js'
+import type { Backend, BackendFactory, Entry, WriteOptions } from './types.js'
 
 /** Local or mounted file systems (`file:///abs/path`). Location policy is checked before we get here. */
 export const createFileBackend: BackendFactory = () => new FileBackend()
@@ -29,7 +29,7 @@ function translate(e: unknown, action: string, path: string): PublishError {
 
 class FileBackend implements Backend {
   readonly scheme = 'file' as const
-  readonly features = { atomicRename: true, writable: true }
+  readonly features = { atomicRename: true, writable: true, append: true }
 
   async stat(path: string): Promise<Entry> {
     try {
@@ -49,19 +49,20 @@ class FileBackend implements Backend {
     }
   }
 
-  async read(path: string, signal: AbortSignal) {
+  async read(path: string, signal: AbortSignal, offset = 0) {
     // Opening first turns "missing" into ERR_NOT_FOUND here rather than as a stream error later.
     const entry = await this.stat(path)
     if (entry.type !== 'file') throw new PublishError('ERR_NOT_FOUND', `read file://${path}: not a file`)
-    return createReadStream(path, { signal, highWaterMark: 1 << 20 })
+    return createReadStream(path, { signal, start: offset, highWaterMark: 1 << 20 })
   }
 
-  async write(path: string, body: Readable, signal: AbortSignal): Promise<void> {
+  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
     try {
       await mkdir(dirname(path), { recursive: true })
-      await pipeline(body, createWriteStream(path, { highWaterMark: 1 << 20 }), { signal })
+      await pipeline(body, createWriteStream(path, { flags: options.append ? 'a' : 'w', highWaterMark: 1 << 20 }), { signal })
     } catch (e) {
-      await unlink(path).catch(() => {})
+      // An appended file keeps what it had: resuming it later is the point.
+      if (!options.append) await unlink(path).catch(() => {})
       throw translate(e, 'write', path)
     }
   }

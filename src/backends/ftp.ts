@@ -80,7 +80,7 @@ export function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
 class FtpBackend implements Backend {
   readonly scheme = 'ftp' as const
   // RNTO replaces the target on the servers we test; where it refuses, `rename` deletes the target first.
-  readonly features = { atomicRename: true, writable: true }
+  readonly features = { atomicRename: true, writable: true, append: false }
   private readonly idle: Connection[] = []
   private readonly busy = new Set<Connection>()
   /** Callers of `take` waiting for a host slot, who also accept a connection of ours handed back. */

@@ -33,6 +33,15 @@ export interface Features {
   readonly atomicRename: boolean
   /** False for read-only sources (HTTP): write, rename, remove and mkdir raise ERR_PERMISSION. */
   readonly writable: boolean
+  /** `write` accepts `{ append: true }`: an interrupted upload can continue where it stopped. */
+  readonly append: boolean
+}
+
+export type HashAlgorithm = 'md5' | 'sha256'
+
+export interface WriteOptions {
+  /** Add to the end of an existing file instead of replacing it (only where `features.append`). */
+  readonly append?: boolean
 }
 
 /**
@@ -49,19 +58,28 @@ export interface Backend {
   stat(path: string, signal: AbortSignal): Promise<Entry>
   /** The direct children of `dir`. ERR_NOT_FOUND if absent, ERR_NOT_A_DIRECTORY if a file. */
   list(dir: string, signal: AbortSignal): Promise<Entry[]>
-  /** A stream of the file's bytes; the backend's resources are freed when it ends or is destroyed. */
-  read(path: string, signal: AbortSignal): Promise<Readable>
+  /**
+   * A stream of the file's bytes from `offset` (default 0) to the end; the backend's resources are
+   * freed when it ends or is destroyed. ERR_NOT_FOUND rejects `read` itself, not the stream.
+   */
+  read(path: string, signal: AbortSignal, offset?: number): Promise<Readable>
   /**
    * Writes `body` to `path`, replacing an existing file and making missing parent directories.
-   * Resolves once the storage confirmed the whole file; on failure nothing is left at `path`.
+   * Resolves once the storage confirmed the whole file; on failure nothing is left at `path`,
+   * except with `append`, where what was written stays for a later attempt to continue.
    */
-  write(path: string, body: Readable, signal: AbortSignal): Promise<void>
+  write(path: string, body: Readable, signal: AbortSignal, options?: WriteOptions): Promise<void>
   /** Moves a file, replacing `to` if it exists. ERR_NOT_FOUND if `from` is absent. */
   rename(from: string, to: string, signal: AbortSignal): Promise<void>
   /** Removes a file or an empty directory. ERR_NOT_FOUND if absent. */
   remove(path: string, signal: AbortSignal): Promise<void>
   /** Makes a directory and its missing parents; no error if it exists. */
   mkdir(path: string, signal: AbortSignal): Promise<void>
+  /**
+   * The file's digest as the storage computes it (FTP HASH/XMD5, S3 checksums), in lower-case hex;
+   * undefined when the storage cannot tell. Optional: absent where the protocol has no such command.
+   */
+  hash?(path: string, algorithm: HashAlgorithm, signal: AbortSignal): Promise<string | undefined>
   /** Frees every connection. The backend is unusable afterwards. */
   close(): Promise<void>
 }
