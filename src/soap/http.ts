@@ -85,15 +85,23 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
   const tooLarge = () => new PublishError('ERR_REQUEST_TOO_LARGE', `Request body larger than ${maxBytes} bytes`)
   if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge()
-  const chunks: Buffer[] = []
-  let size = 0
-  for await (const chunk of req as AsyncIterable<Buffer>) {
-    size += chunk.length
-    if (size > maxBytes) throw tooLarge()
-    chunks.push(chunk)
-  }
+  // Events rather than an async iterator: this runs for every request, and it is measurably cheaper.
+  const body = await new Promise<Buffer>((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let size = 0
+    req.on('data', (chunk: Buffer) => {
+      size += chunk.length
+      if (size > maxBytes) {
+        req.removeAllListeners('data')
+        req.pause()
+        reject(tooLarge())
+      } else chunks.push(chunk)
+    })
+    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
+    req.once('error', reject)
+  })
   try {
-    return utf8.decode(Buffer.concat(chunks, size))
+    return utf8.decode(body)
   } catch {
     throw new PublishError('ERR_REQUEST_INVALID', 'Request body is not valid UTF-8')
   }

@@ -31,6 +31,10 @@ export interface TaskServiceOptions {
   readonly onSubmitted: () => void
 }
 
+function notFound(id: string): PublishError {
+  return new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${id}`)
+}
+
 /** What the SOAP edge may ask of the task engine. */
 export class TaskService {
   constructor(private readonly options: TaskServiceOptions) {}
@@ -49,7 +53,8 @@ export class TaskService {
 
   /** @throws PublishError ERR_TASK_NOT_FOUND */
   async status(id: string): Promise<TaskStatus> {
-    const task = await this.get(id)
+    const task = await this.options.store.status(id)
+    if (!task) throw notFound(id)
     const status = publicStatus(task.state)
     return status === 'SUCCESS' ? { status, destinationAsset: task.finalDestination ?? task.destination } : { status }
   }
@@ -57,7 +62,7 @@ export class TaskService {
   /** @throws PublishError ERR_TASK_NOT_FOUND */
   async get(id: string): Promise<Task> {
     const task = await this.options.store.get(id)
-    if (!task) throw new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${id}`)
+    if (!task) throw notFound(id)
     return task
   }
 

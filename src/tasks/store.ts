@@ -9,6 +9,8 @@ export interface TaskStore {
   /** Creates a task, or returns the id of the active task with the same dedupe key. */
   submit(task: NewTask, now: number): Promise<{ id: string; created: boolean }>
   get(id: string): Promise<Task | undefined>
+  /** Just what GetTaskStatus answers, read as cheaply as the store can: it is the hot path. */
+  status(id: string): Promise<Pick<Task, 'state' | 'destination' | 'finalDestination'> | undefined>
   /** Every error the task met, oldest first. */
   errors(id: string): Promise<TaskError[]>
   /** Takes the task due longest ago, counting an attempt; undefined when none is due. */

@@ -66,7 +66,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}/apubi`
   for (let i = 0; ; i++) {
-    if (child.exitCode !== null) throw new Error(`server exited at start:\n${output}`)
+    if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited at start:\n${output}`)
     const ok = await fetch(`${url}?wsdl`).then((r) => r.ok, () => false)
     if (ok) break
     if (i > 300) throw new Error(`server did not answer within 30 s:\n${output}`)

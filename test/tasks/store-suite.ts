@@ -61,6 +61,19 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
   }
 
   describe(`TaskStore conformance: ${name}`, () => {
+    describe('status', () => {
+      it(
+        'answers state and destinations, and undefined for an unknown id',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          assert.deepEqual(await store.status(claimed.task.id), { state: 'running', destination: claimed.task.destination })
+          assert.equal(await store.finish(claimed, succeeded('final/place.ts'), T0 + 1), true)
+          assert.deepEqual(await store.status(claimed.task.id), { state: 'succeeded', destination: claimed.task.destination, finalDestination: 'final/place.ts' })
+          assert.equal(await store.status('no-such-task'), undefined)
+        }),
+      )
+    })
+
     describe('submit', () => {
       it(
         'creates a queued task holding what was submitted',

@@ -54,6 +54,8 @@ export const activeByDedupeKey = `SELECT id FROM task
 
 export const taskById = `SELECT * FROM task WHERE id = ?`
 
+export const statusById = `SELECT state, destination, final_destination FROM task WHERE id = ?`
+
 export const errorsOfTask = `SELECT attempt, at, code, message FROM task_error WHERE task_id = ? ORDER BY rowid`
 
 export const claimNext = `UPDATE task SET state = 'running', lease_owner = @worker, lease_token = lease_token + 1,

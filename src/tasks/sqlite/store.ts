@@ -73,6 +73,12 @@ class SqliteTaskStore implements TaskStore {
     return row && toTask(row)
   }
 
+  async status(id: string) {
+    const row = this.statements.statusById.get(id) as { state: TaskState; destination: string; final_destination: string | null } | undefined
+    if (!row) return undefined
+    return { state: row.state, destination: row.destination, ...(row.final_destination !== null && { finalDestination: row.final_destination }) }
+  }
+
   async errors(id: string): Promise<TaskError[]> {
     return this.statements.errorsOfTask.all(id) as TaskError[]
   }
