@@ -8,8 +8,8 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  * work, because a symlink can change between the request and the copy.
  */
 export function createTaskRunner(policy: LocationPolicy, options: TransferOptions): TaskRunner {
-  return async (task, signal, onProgress) => {
-    const job = { taskId: task.id, signal, onProgress }
+  return async (task, signal, onProgress, files) => {
+    const job = { taskId: task.id, signal, onProgress, completed: files.completed, onFile: files.record }
     const target = parseLocation(task.target)
     policy.check(target)
     if (task.kind === 'purge') {

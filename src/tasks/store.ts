@@ -1,4 +1,4 @@
-import type { Claimed, NewTask, Outcome, Progress, Task, TaskError } from './types.js'
+import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskError } from './types.js'
 
 /**
  * All the engine sees of persistence. Every time is epoch ms from the caller's clock, so tests move
@@ -18,6 +18,10 @@ export interface TaskStore {
   /** Extends the lease; false when it was lost (the worker must stop). */
   renew(claimed: Claimed, leaseMs: number, now: number): Promise<boolean>
   progress(claimed: Claimed, progress: Progress, now: number): Promise<boolean>
+  /** Records a file published by the task (replacing an earlier record of the same path). */
+  recordFile(claimed: Claimed, file: PublishedFile, now: number): Promise<boolean>
+  /** The files a task published, in path order. */
+  files(id: string): Promise<PublishedFile[]>
   finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean>
   /** Gives a running task back without counting the attempt (graceful shutdown). */
   release(claimed: Claimed, now: number): Promise<boolean>

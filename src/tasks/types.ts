@@ -78,7 +78,7 @@ export interface Claimed {
   readonly token: number
 }
 
-export type { Progress } from '../transfer/index.js'
+export type { Progress, PublishedFile } from '../transfer/index.js'
 
 export type Outcome =
   | { readonly state: 'succeeded'; readonly finalDestination: string }

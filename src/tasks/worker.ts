@@ -3,10 +3,16 @@ import { asPublishError, PublishError } from '../errors.js'
 import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
-import type { Claimed, Progress, Task } from './types.js'
+import type { Claimed, Progress, PublishedFile, Task } from './types.js'
+
+/** What a runner may keep across attempts: the files already published, and a way to add one. */
+export interface FileLog {
+  readonly completed: ReadonlyMap<string, PublishedFile>
+  record(file: PublishedFile): void
+}
 
 /** Does a task's work; resolves with the final DestinationAsset. Must give up when `signal` aborts. */
-export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void) => Promise<string>
+export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void, files: FileLog) => Promise<string>
 
 export interface WorkerOptions {
   /** Identifies this process in leases. */
@@ -132,7 +138,11 @@ export class Worker {
     try {
       let finalDestination: string
       try {
-        finalDestination = await this.runner(task, controller.signal, onProgress)
+        const completed = new Map((await store.files(task.id)).map((f) => [f.rel, f]))
+        const record = (file: PublishedFile): void => {
+          store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
+        }
+        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })
       } catch (thrown) {
         return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
       }

@@ -2,7 +2,7 @@
 export { publish } from './copy.js'
 export { createCredentials } from './credentials.js'
 export type { CredentialFiller, HostCredentials } from './credentials.js'
-export type { Job, Progress, TransferOptions } from './job.js'
+export type { Job, Progress, PublishedFile, TransferOptions } from './job.js'
 export { createLocationPolicy, parseLocation, resolveDestination } from './locate.js'
 export type { Location, LocationPolicy } from './locate.js'
 export { purge } from './purge.js'

@@ -8,13 +8,28 @@ export interface Progress {
   readonly filesTotal: number
 }
 
+/** A file that reached its final name, checked. Paths are relative to the published root. */
+export interface PublishedFile {
+  readonly rel: string
+  readonly size: number
+  /** Lower-case hex digests of the bytes read from the source. */
+  readonly md5: string
+  readonly sha256: string
+  /** The strongest check the destination could confirm. */
+  readonly verifiedBy: 'size' | 'md5' | 'sha256'
+}
+
 /** What one task's transfer needs from its caller. */
 export interface Job {
-  /** Names temporary files, so a restarted task overwrites its own leftovers. */
+  /** Names temporary files, so a restarted task finds (and resumes or replaces) its own leftovers. */
   readonly taskId: string
   readonly signal: AbortSignal
   /** Called often; the caller decides how often to persist. */
   onProgress(progress: Progress): void
+  /** Files an earlier attempt of this task already published: skipped while still in place. */
+  readonly completed?: ReadonlyMap<string, PublishedFile>
+  /** Called once per file published, for the record and for a later attempt. */
+  onFile?(file: PublishedFile): void
 }
 
 export interface TransferOptions {

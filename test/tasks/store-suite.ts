@@ -74,6 +74,25 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       )
     })
 
+    describe('files', () => {
+      it(
+        'records published files under the current lease only, one row per path, in path order',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          const file = (rel: string, size = 1) => ({ rel, size, md5: 'a'.repeat(32), sha256: 'b'.repeat(64), verifiedBy: 'size' as const })
+          assert.equal(await store.recordFile(claimed, file('b/2.ts'), T0), true)
+          assert.equal(await store.recordFile(claimed, file('a/1.ts'), T0), true)
+          assert.equal(await store.recordFile(claimed, file('a/1.ts', 7), T0), true)
+          assert.deepEqual(await store.files(claimed.task.id), [file('a/1.ts', 7), file('b/2.ts')])
+          assert.equal(await store.requeueExpired(T0 + LEASE_MS + 1), 1)
+          const newer = await store.claim('w2', LEASE_MS, T0 + LEASE_MS + 2)
+          assert.ok(newer)
+          assert.equal(await store.recordFile(claimed, file('c/3.ts'), T0 + LEASE_MS + 3), false, 'a stale lease records nothing')
+          assert.deepEqual((await store.files(claimed.task.id)).map((f) => f.rel), ['a/1.ts', 'b/2.ts'])
+        }),
+      )
+    })
+
     describe('submit', () => {
       it(
         'creates a queued task holding what was submitted',

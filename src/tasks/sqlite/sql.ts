@@ -41,6 +41,16 @@ export const migrations: readonly string[] = [
     message TEXT NOT NULL
   );
   CREATE INDEX task_error_task ON task_error (task_id);`,
+  `CREATE TABLE task_file (
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    rel TEXT NOT NULL,
+    size INTEGER NOT NULL,
+    md5 TEXT NOT NULL,
+    sha256 TEXT NOT NULL,
+    verified_by TEXT NOT NULL,
+    at INTEGER NOT NULL,
+    PRIMARY KEY (task_id, rel)
+  ) WITHOUT ROWID;`,
 ]
 
 export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
@@ -55,6 +65,14 @@ export const activeByDedupeKey = `SELECT id FROM task
 export const taskById = `SELECT * FROM task WHERE id = ?`
 
 export const statusById = `SELECT state, destination, final_destination FROM task WHERE id = ?`
+
+export const recordFile = `INSERT INTO task_file (task_id, rel, size, md5, sha256, verified_by, at)
+  SELECT @id, @rel, @size, @md5, @sha256, @verifiedBy, @now FROM task
+  WHERE id = @id AND lease_token = @token AND state = 'running'
+  ON CONFLICT (task_id, rel) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256,
+    verified_by = excluded.verified_by, at = excluded.at`
+
+export const filesOfTask = `SELECT rel, size, md5, sha256, verified_by AS verifiedBy FROM task_file WHERE task_id = ? ORDER BY rel`
 
 export const errorsOfTask = `SELECT attempt, at, code, message FROM task_error WHERE task_id = ? ORDER BY rowid`
 

@@ -4,7 +4,7 @@ import { dirname } from 'node:path'
 import Database from 'better-sqlite3'
 import type { Code } from '../../errors.js'
 import type { TaskStore } from '../store.js'
-import type { Claimed, Outcome, Task, TaskError, TaskState } from '../types.js'
+import type { Claimed, Outcome, PublishedFile, Task, TaskError, TaskState } from '../types.js'
 import * as sql from './sql.js'
 
 type Row = Record<string, unknown>
@@ -97,6 +97,14 @@ class SqliteTaskStore implements TaskStore {
 
   async progress(claimed: Claimed, progress: Parameters<TaskStore['progress']>[1], now: number): Promise<boolean> {
     return this.statements.saveProgress.run({ id: claimed.task.id, token: claimed.token, ...progress, now }).changes === 1
+  }
+
+  async recordFile(claimed: Claimed, file: PublishedFile, now: number): Promise<boolean> {
+    return this.statements.recordFile.run({ id: claimed.task.id, token: claimed.token, ...file, now }).changes === 1
+  }
+
+  async files(id: string): Promise<PublishedFile[]> {
+    return this.statements.filesOfTask.all(id) as PublishedFile[]
   }
 
   async finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean> {
