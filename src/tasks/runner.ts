@@ -9,7 +9,14 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  */
 export function createTaskRunner(policy: LocationPolicy, options: TransferOptions): TaskRunner {
   return async (task, signal, onProgress, files) => {
-    const job = { taskId: task.id, signal, onProgress, completed: files.completed, onFile: files.record }
+    const job = {
+      taskId: task.id,
+      signal,
+      onProgress,
+      lastAttempt: task.attempts >= task.maxAttempts,
+      completed: files.completed,
+      onFile: files.record,
+    }
     const target = parseLocation(task.target)
     policy.check(target)
     if (task.kind === 'purge') {

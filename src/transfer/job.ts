@@ -17,6 +17,8 @@ export interface PublishedFile {
   readonly sha256: string
   /** The strongest check the destination could confirm. */
   readonly verifiedBy: 'size' | 'md5' | 'sha256'
+  /** Bytes an interrupted attempt had written, which this one continued from (0: written whole). */
+  readonly resumedFrom: number
 }
 
 /** What one task's transfer needs from its caller. */
@@ -26,6 +28,8 @@ export interface Job {
   readonly signal: AbortSignal
   /** Called often; the caller decides how often to persist. */
   onProgress(progress: Progress): void
+  /** No attempt follows this one: leave no temporary file behind, even a resumable one. */
+  readonly lastAttempt?: boolean
   /** Files an earlier attempt of this task already published: skipped while still in place. */
   readonly completed?: ReadonlyMap<string, PublishedFile>
   /** Called once per file published, for the record and for a later attempt. */

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
+import Database from 'better-sqlite3'
 import { pathToFileURL } from 'node:url'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
@@ -36,6 +37,16 @@ it('a publish interrupted by SIGKILL finishes after restart under the same TaskI
   servers.push(second)
   const result = await new ApubiClient(second.url).waitFor(taskId, 100)
   assert.deepEqual(result, { status: 'SUCCESS', destinationAsset: 'Crash/big.ts' })
-  assert.equal(await sha256File(join(cdn, 'big.ts')), await sha256File(source))
+  const sha256 = await sha256File(source)
+  assert.equal(await sha256File(join(cdn, 'big.ts')), sha256)
   assert.deepEqual(await listFiles(cdn), ['big.ts'])
+
+  // The second attempt continued the temporary file rather than writing it again, and says so.
+  await second.stop({ keep: true })
+  const db = new Database(join(first.dataDir, 'apubi.sqlite'), { readonly: true })
+  const file = db.prepare('SELECT size, sha256, resumed_from FROM task_file WHERE task_id = ?').get(taskId) as Record<string, number | string>
+  db.close()
+  assert.equal(file['size'], SIZE)
+  assert.equal(file['sha256'], sha256)
+  assert.ok((file['resumed_from'] as number) >= 16 << 20, `resumed from byte ${file['resumed_from']}`)
 })

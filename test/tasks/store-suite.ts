@@ -79,7 +79,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
         'records published files under the current lease only, one row per path, in path order',
         withStore(async (store) => {
           const claimed = await submitAndClaim(store)
-          const file = (rel: string, size = 1) => ({ rel, size, md5: 'a'.repeat(32), sha256: 'b'.repeat(64), verifiedBy: 'size' as const })
+          const file = (rel: string, size = 1) => ({ rel, size, md5: 'a'.repeat(32), sha256: 'b'.repeat(64), verifiedBy: 'size' as const, resumedFrom: 0 })
           assert.equal(await store.recordFile(claimed, file('b/2.ts'), T0), true)
           assert.equal(await store.recordFile(claimed, file('a/1.ts'), T0), true)
           assert.equal(await store.recordFile(claimed, file('a/1.ts', 7), T0), true)

@@ -48,6 +48,7 @@ export const migrations: readonly string[] = [
     md5 TEXT NOT NULL,
     sha256 TEXT NOT NULL,
     verified_by TEXT NOT NULL,
+    resumed_from INTEGER NOT NULL DEFAULT 0,
     at INTEGER NOT NULL,
     PRIMARY KEY (task_id, rel)
   ) WITHOUT ROWID;`,
@@ -66,13 +67,14 @@ export const taskById = `SELECT * FROM task WHERE id = ?`
 
 export const statusById = `SELECT state, destination, final_destination FROM task WHERE id = ?`
 
-export const recordFile = `INSERT INTO task_file (task_id, rel, size, md5, sha256, verified_by, at)
-  SELECT @id, @rel, @size, @md5, @sha256, @verifiedBy, @now FROM task
+export const recordFile = `INSERT INTO task_file (task_id, rel, size, md5, sha256, verified_by, resumed_from, at)
+  SELECT @id, @rel, @size, @md5, @sha256, @verifiedBy, @resumedFrom, @now FROM task
   WHERE id = @id AND lease_token = @token AND state = 'running'
   ON CONFLICT (task_id, rel) DO UPDATE SET size = excluded.size, md5 = excluded.md5, sha256 = excluded.sha256,
-    verified_by = excluded.verified_by, at = excluded.at`
+    verified_by = excluded.verified_by, resumed_from = excluded.resumed_from, at = excluded.at`
 
-export const filesOfTask = `SELECT rel, size, md5, sha256, verified_by AS verifiedBy FROM task_file WHERE task_id = ? ORDER BY rel`
+export const filesOfTask = `SELECT rel, size, md5, sha256, verified_by AS verifiedBy, resumed_from AS resumedFrom
+  FROM task_file WHERE task_id = ? ORDER BY rel`
 
 export const errorsOfTask = `SELECT attempt, at, code, message FROM task_error WHERE task_id = ? ORDER BY rowid`
 

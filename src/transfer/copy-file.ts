@@ -1,0 +1,131 @@
+import { posix } from 'node:path'
+import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
+import type { Backend } from '../backends/index.js'
+import { asPublishError, isPublishError, PublishError, type Code } from '../errors.js'
+import { DigestStream, type Digests } from './digest.js'
+import type { Job, PublishedFile } from './job.js'
+import type { ProgressCounter } from './progress.js'
+
+/** One file to copy: where from, where to, and its path relative to the published root. */
+export interface FileCopy {
+  readonly from: Backend
+  readonly sourcePath: string
+  readonly size: number
+  readonly to: Backend
+  readonly targetPath: string
+  readonly rel: string
+}
+
+/** Failures after which a partial temporary file is worth keeping for the next attempt to continue. */
+const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN'])
+
+/**
+ * Copies one file: to a temporary name (unless the destination writes objects whole), hashing MD5
+ * and SHA-256 on the way, checking the size and, where the storage can tell, the digest, then
+ * renaming it into place. Where the destination can append, a temporary file left by an
+ * interrupted attempt is continued from its end rather than written again.
+ */
+export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter): Promise<void> {
+  const { from, to, sourcePath, targetPath, size, rel } = copy
+  const { signal } = job
+  if (await publishedEarlier(copy, job)) {
+    progress.add(size)
+    return progress.fileDone()
+  }
+  const inPlace = !to.features.atomicRename
+  const temporary = inPlace ? targetPath : temporaryName(targetPath, job.taskId)
+  const resumable = to.features.append && !inPlace
+  const offset = resumable ? await resumeOffset(to, temporary, size, signal) : 0
+  const digest = new DigestStream()
+  const counter = progress.counter()
+  try {
+    // Resuming, the bytes already written are read back only to be hashed; the rest comes from the source.
+    const bytes =
+      offset === 0
+        ? await from.read(sourcePath, signal)
+        : Readable.from(concat(() => to.read(temporary, signal), () => from.read(sourcePath, signal, offset)), { objectMode: false })
+    // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there.
+    const body = pipeline(bytes, digest, new SkipBytes(offset), counter, () => {})
+    progress.add(offset)
+    await to.write(temporary, body, signal, { append: resumable })
+    const written = (await to.stat(temporary, signal)).size
+    if (written !== size || digest.bytes !== size) {
+      throw new PublishError('ERR_VERIFY', `${rel}: ${written} bytes written, ${digest.bytes} read, ${size} expected`)
+    }
+    const digests = await digest.digests
+    const verifiedBy = await verify(to, temporary, digests, rel, signal)
+    if (!inPlace) await to.rename(temporary, targetPath, signal)
+    job.onFile?.({ rel, size, ...digests, verifiedBy, resumedFrom: offset })
+    progress.fileDone()
+  } catch (e) {
+    counter.rollback()
+    progress.add(-offset)
+    digest.destroy()
+    const keep = resumable && RESUMABLE_AFTER.has(asPublishError(e).code) && !job.lastAttempt
+    if (!inPlace && !keep) await to.remove(temporary, AbortSignal.timeout(10_000)).catch(() => {})
+    throw e
+  }
+}
+
+/** `.name.apubi-<task>.part` beside the target: hidden from listings, the same on every attempt. */
+export function temporaryName(targetPath: string, taskId: string): string {
+  return posix.join(posix.dirname(targetPath), `.${posix.basename(targetPath)}.apubi-${taskId.slice(0, 8)}.part`)
+}
+
+/** An earlier attempt of this task published the file, and it is still there whole. */
+async function publishedEarlier({ to, targetPath, size, rel }: FileCopy, job: Job): Promise<boolean> {
+  if (job.completed?.get(rel)?.size !== size) return false
+  return (await sizeAt(to, targetPath, job.signal)) === size
+}
+
+/** Where to continue a temporary file an interrupted attempt left; 0 to start afresh. */
+async function resumeOffset(to: Backend, temporary: string, size: number, signal: AbortSignal): Promise<number> {
+  const existing = await sizeAt(to, temporary, signal)
+  if (existing === undefined) return 0
+  if (existing < size) return existing
+  // As long as the source or longer: not a prefix of this source, so not ours to continue.
+  await to.remove(temporary, signal)
+  return 0
+}
+
+async function sizeAt(backend: Backend, path: string, signal: AbortSignal): Promise<number | undefined> {
+  try {
+    const entry = await backend.stat(path, signal)
+    return entry.type === 'file' ? entry.size : undefined
+  } catch (e) {
+    if (isPublishError(e, 'ERR_NOT_FOUND')) return undefined
+    throw e
+  }
+}
+
+/** Compares our digest with the one the storage reports, strongest first; 'size' when it reports none. */
+async function verify(to: Backend, path: string, digests: Digests, rel: string, signal: AbortSignal): Promise<PublishedFile['verifiedBy']> {
+  if (!to.hash) return 'size'
+  for (const algorithm of ['sha256', 'md5'] as const) {
+    const reported = await to.hash(path, algorithm, signal)
+    if (reported === undefined) continue
+    if (reported !== digests[algorithm]) {
+      throw new PublishError('ERR_VERIFY', `${rel}: the destination reports ${algorithm} ${reported}, we sent ${digests[algorithm]}`)
+    }
+    return algorithm
+  }
+  return 'size'
+}
+
+async function* concat(...parts: Array<() => Promise<Readable>>): AsyncGenerator<Buffer> {
+  for (const open of parts) yield* (await open()) as AsyncIterable<Buffer>
+}
+
+/** Drops the first `count` bytes: those an earlier attempt already wrote. */
+class SkipBytes extends Transform {
+  constructor(private count: number) {
+    super()
+  }
+
+  override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback): void {
+    if (this.count === 0) return done(null, chunk)
+    const skipped = Math.min(this.count, chunk.length)
+    this.count -= skipped
+    done(null, skipped === chunk.length ? undefined : chunk.subarray(skipped))
+  }
+}

@@ -1,0 +1,50 @@
+import assert from 'node:assert/strict'
+import { createHash, randomBytes } from 'node:crypto'
+import { Readable, Writable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { it } from 'node:test'
+import { DigestStream } from '../../src/transfer/digest.js'
+
+const expected = (data: Buffer) => ({
+  md5: createHash('md5').update(data).digest('hex'),
+  sha256: createHash('sha256').update(data).digest('hex'),
+})
+
+it('hashes MD5 and SHA-256 of what flows through, passing the bytes on unchanged', async () => {
+  const data = randomBytes(5 * 1024 * 1024 + 3)
+  const out: Buffer[] = []
+  const digest = new DigestStream()
+  await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), digest, new Writable({ write: (c, _, next) => (out.push(c), next()) }))
+  assert.deepEqual(Buffer.concat(out), data)
+  assert.equal(digest.bytes, data.length)
+  assert.deepEqual(await digest.digests, expected(data))
+})
+
+it('keeps several streams apart, and hashes an empty one', async () => {
+  const inputs = [Buffer.alloc(0), randomBytes(10), randomBytes(70_000)]
+  const results = await Promise.all(
+    inputs.map(async (data) => {
+      const digest = new DigestStream()
+      await pipeline(Readable.from(data.length ? [data] : []), digest, new Writable({ write: (_c, _e, next) => next() }))
+      return digest.digests
+    }),
+  )
+  assert.deepEqual(results, inputs.map(expected))
+})
+
+it('holds back a fast producer instead of queueing the whole file for the hashing thread', async () => {
+  // 64 MiB through a sink that never reads: what the digest accepts stays near its in-flight bound.
+  const digest = new DigestStream()
+  let produced = 0
+  const source = new Readable({
+    read() {
+      produced += 1 << 20
+      this.push(produced > 64 << 20 ? null : Buffer.alloc(1 << 20))
+    },
+  })
+  source.pipe(digest)
+  await new Promise((r) => setTimeout(r, 300))
+  assert.ok(produced < 24 << 20, `produced ${produced >> 20} MiB while nothing was consumed`)
+  digest.destroy()
+  source.destroy()
+})
