@@ -25,6 +25,7 @@ export const catalog = {
   ERR_LEASE_LOST: { fault: null, retry: true, text: 'Task lease lost' },
   ERR_SHUTDOWN: { fault: null, retry: true, text: 'Server shutting down' },
   ERR_TOO_MANY_ATTEMPTS: { fault: null, retry: false, text: 'Gave up after too many attempts' },
+  ERR_TIMEOUT: { fault: null, retry: false, text: 'Task took longer than its overall timeout' },
   // Server
   ERR_CONFIG_INVALID: { fault: 'Server', retry: false, text: 'Invalid configuration' },
   ERR_INTERNAL: { fault: 'Server', retry: false, text: 'Internal error' },

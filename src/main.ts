@@ -44,6 +44,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     name: `${hostname()}:${process.pid}`,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
+    taskTimeoutMs: config.taskTimeoutMs,
     pollMs: config.pollMs,
     retryBaseMs: config.retryBaseMs,
     retryMaxMs: config.retryMaxMs,

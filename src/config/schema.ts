@@ -21,6 +21,7 @@ export const settings = {
   parallelFiles: { env: 'APUBI_PARALLEL_FILES', schema: positiveInt.default(4), help: 'Files of one directory copied at once' },
   connectionsPerHost: { env: 'APUBI_CONNECTIONS_PER_HOST', schema: z.coerce.number().int().min(2).default(8), help: 'Connections open to one host, across all tasks (at least 2: a copy between two paths of one host holds two)' },
   timeoutMs: { env: 'APUBI_TIMEOUT_MS', schema: positiveInt.default(30_000), help: 'Connect and idle timeout of network storage, ms' },
+  taskTimeoutMs: { env: 'APUBI_TASK_TIMEOUT_MS', schema: positiveInt.default(6 * 3_600_000), help: 'Longest one attempt of a task may run before it ends FAILED (ERR_TIMEOUT), ms' },
   maxAttempts: { env: 'APUBI_MAX_ATTEMPTS', schema: positiveInt.default(5), help: 'Attempts of a task before it ends FAILED' },
   retryBaseMs: { env: 'APUBI_RETRY_BASE_MS', schema: positiveInt.default(2_000), help: 'First retry delay, doubled each attempt (with jitter), ms' },
   retryMaxMs: { env: 'APUBI_RETRY_MAX_MS', schema: positiveInt.default(300_000), help: 'Longest retry delay, ms' },

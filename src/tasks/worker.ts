@@ -19,6 +19,8 @@ export interface WorkerOptions {
   readonly name: string
   readonly concurrency: number
   readonly leaseMs: number
+  /** An attempt running longer is aborted and fails with ERR_TIMEOUT. */
+  readonly taskTimeoutMs: number
   readonly pollMs: number
   readonly retryBaseMs: number
   readonly retryMaxMs: number
@@ -127,6 +129,10 @@ export class Worker {
         (e) => log.warn({ err: e }, 'renewing the lease failed'),
       )
     }, Math.max(10, Math.floor(options.leaseMs / 3)))
+    const deadline = setTimeout(
+      () => controller.abort(new PublishError('ERR_TIMEOUT', `Attempt ${task.attempts} ran longer than ${options.taskTimeoutMs} ms`)),
+      options.taskTimeoutMs,
+    )
     let lastWrite = 0
     const onProgress = (progress: Progress): void => {
       const now = options.now()
@@ -154,6 +160,7 @@ export class Worker {
       }
     } finally {
       clearInterval(renewal)
+      clearTimeout(deadline)
     }
   }
 

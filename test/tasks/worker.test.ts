@@ -45,6 +45,7 @@ function startWorker(runner: TaskRunner, options: Partial<WorkerOptions> = {}, o
     name: 'w1',
     concurrency: 1,
     leaseMs: LEASE_MS,
+    taskTimeoutMs: 60_000,
     pollMs: 5,
     retryBaseMs: RETRY_BASE_MS,
     retryMaxMs: 60_000,
@@ -145,6 +146,17 @@ function untilAborted(seen: { signal?: AbortSignal }): TaskRunner {
 }
 
 describe('Worker', () => {
+  it('fails an attempt that outlives the task timeout with ERR_TIMEOUT, without retrying it', async () => {
+    const seen: { signal?: AbortSignal } = {}
+    const worker = startWorker(untilAborted(seen), { taskTimeoutMs: 50 })
+    const id = await submit()
+    worker.wake()
+    const task = await inState(id, 'failed')
+    assert.equal(task.attempts, 1)
+    assert.equal(task.lastError?.code, 'ERR_TIMEOUT')
+    assert.match(task.lastError?.message ?? '', /ran longer than 50 ms/)
+  })
+
   it('records the runner\'s final destination on success', async () => {
     const seen: Task[] = []
     const worker = startWorker(async (task) => {

@@ -48,6 +48,7 @@ describe('loadConfig', () => {
         parallelFiles: 4,
         connectionsPerHost: 8,
         timeoutMs: 30_000,
+        taskTimeoutMs: 6 * 3_600_000,
         maxAttempts: 5,
         retryBaseMs: 2_000,
         retryMaxMs: 300_000,
