@@ -50,3 +50,28 @@ it('a publish interrupted by SIGKILL finishes after restart under the same TaskI
   assert.equal(file['sha256'], sha256)
   assert.ok((file['resumed_from'] as number) >= 16 << 20, `resumed from byte ${file['resumed_from']}`)
 })
+
+it('SIGTERM lets a transfer run for the grace period, then hands it back; the restarted server finishes it without counting the attempt', async () => {
+  const first = await startServer({ env: { ...env, APUBI_SHUTDOWN_GRACE_MS: '200' } })
+  servers.push(first)
+  const source = join(first.fileRoot, 'big.ts')
+  await writeLargeFile(source, SIZE)
+  const taskId = await new ApubiClient(first.url).loadAsset(pathToFileURL(source).href, 'Term/big.ts')
+  const cdn = join(first.dataDir, 'cdn/Term')
+  await eventually(async () => {
+    const part = (await listFiles(cdn).catch(() => [])).find((f) => f.endsWith('.part'))
+    return part && statSync(join(cdn, part)).size > 16 << 20 ? part : undefined
+  })
+  assert.equal(await first.stop({ keep: true }), 0, 'a graceful stop exits 0')
+  assert.match(first.output(), /"msg":"task released at shutdown"/)
+
+  const second = await startServer({ env, dataDir: first.dataDir, fileRoot: first.fileRoot })
+  servers.push(second)
+  assert.equal((await new ApubiClient(second.url).waitFor(taskId, 100)).status, 'SUCCESS')
+  assert.equal(await sha256File(join(cdn, 'big.ts')), await sha256File(source))
+  await second.stop({ keep: true })
+  const db = new Database(join(first.dataDir, 'apubi.sqlite'), { readonly: true })
+  const task = db.prepare('SELECT attempts FROM task WHERE id = ?').get(taskId) as { attempts: number }
+  db.close()
+  assert.equal(task.attempts, 1, 'the released attempt does not count')
+})
