@@ -1,5 +1,7 @@
 import { posix } from 'node:path'
-import { Writable, type PassThrough } from 'node:stream'
+import { once } from 'node:events'
+import { Readable, Writable, type PassThrough } from 'node:stream'
+import { TLSSocket } from 'node:tls'
 import { FTPError, type Client, type FileInfo, type FTPContext } from 'basic-ftp'
 import type { Entry } from './types.js'
 
@@ -13,6 +15,10 @@ export interface Connection {
   readonly home: string
   /** The server offers MLST: one command tells a file from a directory and gives its size. */
   readonly mlst: boolean
+  /** The FEAT reply: each feature's name in upper case, and what follows it on its line. */
+  readonly features: ReadonlyMap<string, string>
+  /** The algorithm HASH uses on this connection, as FEAT marked it or OPTS HASH chose it. */
+  hashAlgorithm?: string
   idleTimer?: NodeJS.Timeout
 }
 
@@ -82,24 +88,86 @@ export function childEntry(dir: string, file: FileInfo): Entry {
   return file.isDirectory ? { path, type: 'directory', size: 0 } : { path, type: 'file', size: file.size }
 }
 
+/** How `renameReplacing` ended: done, `from` absent, or a server that will not do this rename. */
+export type RenameOutcome = 'renamed' | 'missing' | 'refused'
+
 /**
  * RNFR + RNTO. RFC 959 leaves RNTO onto an existing file to the server; where it is refused with a
  * permanent reply and a target exists, the target is deleted and the rename tried once more.
+ * 'refused': a permanent refusal that deleting the target did not cure, or a target that cannot be
+ * deleted, or RNFR refused for a file that exists (some origins allow no rename at all).
  */
-export async function renameReplacing(client: Client, from: string, to: string): Promise<void> {
+export async function renameReplacing(conn: Connection, from: string, to: string): Promise<RenameOutcome> {
+  const { client } = conn
   const source = await client.protectWhitespace(from)
   const target = await client.protectWhitespace(to)
-  await client.send(`RNFR ${source}`) // 550 here: `from` is missing, and `to` stays untouched
-  try {
-    await client.send(`RNTO ${target}`)
-  } catch (e) {
-    if (!(e instanceof FTPError) || e.code < 500) throw e
-    await client.remove(to).catch(() => {
-      throw e // nothing to replace: RNTO failed for another reason
-    })
-    await client.send(`RNFR ${source}`)
-    await client.send(`RNTO ${target}`)
+  const attempt = async (): Promise<RenameOutcome> => {
+    try {
+      await client.send(`RNFR ${source}`)
+    } catch (e) {
+      if (!isPermanent(e)) throw e
+      // Mostly 550 for a missing `from`, and `to` stays untouched; a refusal only if `from` is there.
+      return (await entryOf(conn, from)) ? 'refused' : 'missing'
+    }
+    try {
+      await client.send(`RNTO ${target}`)
+      return 'renamed'
+    } catch (e) {
+      if (!isPermanent(e)) throw e
+      return 'refused'
+    }
   }
+  const first = await attempt()
+  if (first !== 'refused' || !(await entryOf(conn, to))) return first
+  try {
+    await client.remove(to)
+  } catch (e) {
+    if (!isPermanent(e)) throw e
+    return 'refused'
+  }
+  return attempt()
+}
+
+/** A negative reply that repeating the same command will not change (RFC 959 5yz). */
+function isPermanent(e: unknown): boolean {
+  return e instanceof FTPError && e.code >= 500
+}
+
+/**
+ * basic-ftp arms a connect timeout on the TCP socket of each data connection and, with TLS, then
+ * removes its listener from the TLS socket above rather than from that TCP socket: the timer stays
+ * armed and, once a slow reader has held the data back that long, silently destroys the transfer.
+ * The TLS socket keeps a timeout of its own while data flows, so the TCP one is cleared on connect.
+ * Call it after login: from then on basic-ftp makes sockets (`_newSocket`, its seam for tests) only
+ * for data connections.
+ */
+export function keepTlsDataSocketsOpen(ftp: FTPContext): void {
+  const newSocket = ftp._newSocket.bind(ftp)
+  ftp._newSocket = () => {
+    const socket = newSocket()
+    if (ftp.hasTLS) socket.once('connect', () => socket.setTimeout(0))
+    return socket
+  }
+}
+
+/**
+ * `body`, from its first read on waiting for the TLS handshake of the data connection. basic-ftp
+ * starts an upload once `getCipher()` answers, which a socket resuming a TLS session does before
+ * its handshake: data written early is buffered until then, but an end with no data before it
+ * closes the socket mid-handshake, and vsftpd fails the upload ("SSL_accept failed: unexpected
+ * eof"): every 0-byte file. basic-ftp reads the body only once the server accepted the upload,
+ * when `ftp.dataSocket` is the upload's.
+ */
+export function afterHandshake(body: Readable, ftp: FTPContext): Readable {
+  return Readable.from(
+    (async function* () {
+      const socket = ftp.dataSocket
+      // `authorized` turns true with the handshake, certificates being always verified here.
+      if (socket instanceof TLSSocket && !socket.authorized) await once(socket, 'secureConnect')
+      yield* body
+    })(),
+    { objectMode: false },
+  )
 }
 
 /**

@@ -1,18 +1,31 @@
+import { isIP } from 'node:net'
 import { posix } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
+import { rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Client, FTPError } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
-import { childEntry, entryOf, forwardInto, renameReplacing, type Connection } from './ftp-protocol.js'
-import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
+import { hashOf } from './ftp-hash.js'
+import { childEntry, afterHandshake, entryOf, forwardInto, keepTlsDataSocketsOpen, renameReplacing, type Connection } from './ftp-protocol.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, Features, HashAlgorithm, WriteOptions } from './types.js'
 
 /**
- * FTP servers (`ftp://user:password@host:port/path`) through a small pool of basic-ftp clients.
+ * FTP servers through a small pool of basic-ftp clients: `ftp://` in the clear, `ftpes://` with
+ * explicit TLS (AUTH TLS on the plain port), `ftps://` with implicit TLS (TLS from the first byte).
  * Paths are sent as given: relative ones start at the login directory, absolute ones at the server root.
+ *
+ * With TLS, the certificate is checked against Node's CAs and `context.tlsCa`, on the control and on
+ * every data connection, and each data connection resumes the control connection's TLS session, as
+ * servers that demand it check (vsftpd `require_ssl_reuse`, FileZilla Server): basic-ftp does both.
+ * Transfers are passive, EPSV first and PASV where EPSV is refused, data sent to the control host.
+ * No NOOP keeps the control connection alive during a long transfer: basic-ftp stops its control
+ * timeout while data flows, servers do not count a transfer as idle time (vsftpd's
+ * idle_session_timeout does not fire mid-upload), and a NOOP sent mid-transfer would have its reply
+ * interleaved with the transfer's own, which servers handle differently or not at all.
  */
 export const createFtpBackend: BackendFactory = (endpoint, context) => new FtpBackend(endpoint, context)
 
-type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir'
+type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir' | 'hash'
 
 // Idle connections keep their host slots; more than a few only starve other tasks on that host.
 const MAX_IDLE_CONNECTIONS = 4
@@ -21,7 +34,43 @@ const READ_BUFFER_BYTES = 1 << 20
 
 function origin(endpoint: Endpoint): string {
   const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
-  return `ftp://${host}:${endpoint.port}`
+  return `${endpoint.scheme}://${host}:${endpoint.port}`
+}
+
+/**
+ * What TLS checks, for the control connection and (basic-ftp reuses these) every data connection.
+ * `host` must be set: without it a data connection would check the certificate against "localhost".
+ */
+function tlsOptions(endpoint: Endpoint, context: BackendContext): ConnectionOptions {
+  return {
+    host: endpoint.host,
+    ...(isIP(endpoint.host) === 0 && { servername: endpoint.host }),
+    // `ca` replaces Node's bundle rather than adding to it, so the bundle goes in too.
+    ...(context.tlsCa && { ca: [...rootCertificates, context.tlsCa] }),
+  }
+}
+
+/** The server answered AUTH TLS with a refusal: it offers no TLS, and the URL demands it. */
+class TlsRefusedError extends Error {
+  override name = 'TlsRefusedError'
+}
+
+/** Connects, with TLS as the scheme says, and logs in: basic-ftp's `access`, with AUTH TLS told apart. */
+async function login(client: Client, endpoint: Endpoint, context: BackendContext): Promise<void> {
+  const { scheme, host, port } = endpoint
+  if (scheme === 'ftps') await client.connectImplicitTLS(host, port, tlsOptions(endpoint, context))
+  else await client.connect(host, port)
+  if (scheme === 'ftpes') {
+    await client.useTLS(tlsOptions(endpoint, context)).catch((e: unknown) => {
+      throw e instanceof FTPError ? new TlsRefusedError(`the server refuses TLS: ${e.message}`, { cause: e }) : e
+    })
+  }
+  // Before USER, so that a name or password in UTF-8 arrives as such where the server allows it.
+  await client.sendIgnoringError('OPTS UTF8 ON')
+  await client.login(endpoint.user, endpoint.password)
+  // Binary mode, and with TLS "PBSZ 0" and "PROT P": data connections are encrypted too.
+  await client.useDefaultSettings()
+  keepTlsDataSocketsOpen(client.ftp)
 }
 
 /** Opens a control connection in a free host slot, logs in and learns the login directory. */
@@ -32,9 +81,9 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   const stop = (): void => client.close()
   signal.addEventListener('abort', stop, { once: true })
   try {
-    await client.access({ host: endpoint.host, port: endpoint.port, user: endpoint.user, password: endpoint.password })
-    const features = await client.features()
-    return { client, release, home: await client.pwd(), mlst: features.has('MLST') }
+    await login(client, endpoint, context)
+    const features = new Map([...(await client.features())].map(([name, value]) => [name.toUpperCase(), value]))
+    return { client, release, home: await client.pwd(), mlst: features.has('MLST'), features }
   } catch (e) {
     client.close()
     release()
@@ -64,8 +113,35 @@ const errnoCodes: Readonly<Record<string, Code>> = {
   ETIMEDOUT: 'ERR_TRANSFER',
 }
 
+// OpenSSL's verdicts on a certificate (Node puts them in `code`), and Node's own for a name mismatch.
+const certificateErrors: ReadonlySet<string> = new Set([
+  'CERT_HAS_EXPIRED',
+  'CERT_NOT_YET_VALID',
+  'CERT_REVOKED',
+  'CERT_SIGNATURE_FAILURE',
+  'CERT_UNTRUSTED',
+  'CERT_REJECTED',
+  'DEPTH_ZERO_SELF_SIGNED_CERT',
+  'SELF_SIGNED_CERT_IN_CHAIN',
+  'UNABLE_TO_GET_ISSUER_CERT',
+  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
+  'INVALID_CA',
+  'INVALID_PURPOSE',
+  'PATH_LENGTH_EXCEEDED',
+  'HOSTNAME_MISMATCH',
+  'ERR_TLS_CERT_ALTNAME_INVALID',
+])
+
+/** The server's TLS certificate is not one we trust for its name. */
+function isCertificateError(e: unknown): boolean {
+  return certificateErrors.has((e as NodeJS.ErrnoException | undefined)?.code ?? '')
+}
+
 /** Our code for a basic-ftp failure. `connecting`: it happened before the login completed. */
 export function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
+  // Refused credentials, in effect: another attempt meets the same certificate or the same server.
+  if (isCertificateError(e) || e instanceof TlsRefusedError) return 'ERR_AUTH'
   if (e instanceof FTPError) {
     // 550 is "file unavailable": absent for a lookup, refused for a creation.
     if (e.code === 550) return op === 'write' || op === 'mkdir' ? 'ERR_PERMISSION' : 'ERR_NOT_FOUND'
@@ -78,9 +154,9 @@ export function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
 }
 
 class FtpBackend implements Backend {
-  readonly scheme = 'ftp' as const
-  // RNTO replaces the target on the servers we test; where it refuses, `rename` deletes the target first.
-  readonly features = { atomicRename: true, writable: true, append: false }
+  readonly scheme: Endpoint['scheme']
+  /** Set once the server refused a rename: see `rename`. */
+  private renameRefused = false
   private readonly idle: Connection[] = []
   private readonly busy = new Set<Connection>()
   /** Callers of `take` waiting for a host slot, who also accept a connection of ours handed back. */
@@ -90,7 +166,17 @@ class FtpBackend implements Backend {
   constructor(
     private readonly endpoint: Endpoint,
     private readonly context: BackendContext,
-  ) {}
+  ) {
+    this.scheme = endpoint.scheme
+  }
+
+  /**
+   * RNTO replaces the target on most servers; where it refuses, `rename` deletes the target first.
+   * Once a server refused to rename at all, files are best written in place: atomicRename turns false.
+   */
+  get features(): Features {
+    return { atomicRename: !this.renameRefused, writable: true, append: true }
+  }
 
   async stat(path: string, signal: AbortSignal): Promise<Entry> {
     return this.use('stat', path, signal, async (conn) => {
@@ -111,16 +197,16 @@ class FtpBackend implements Backend {
     })
   }
 
-  async read(path: string, signal: AbortSignal): Promise<Readable> {
+  async read(path: string, signal: AbortSignal, offset = 0): Promise<Readable> {
     // Checked first so that a missing file rejects `read` itself, not the stream later.
     await this.use('read', path, signal, async (conn) => {
       const entry = await entryOf(conn, path)
       if (entry?.type !== 'file') throw this.fail('ERR_NOT_FOUND', 'read', path, entry ? 'not a file' : 'no such file')
     })
-    return this.download(await this.take('read', path, signal), path, signal)
+    return this.download(await this.take('read', path, signal), path, offset, signal)
   }
 
-  async write(path: string, body: Readable, signal: AbortSignal): Promise<void> {
+  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
     // A body failing while directories are made must not crash the process; the upload reports it.
     body.on('error', () => {})
     let stored = false
@@ -128,17 +214,31 @@ class FtpBackend implements Backend {
       await this.use('write', path, signal, async (conn) => {
         await this.makeDirs(conn, posix.dirname(path), 'write')
         stored = true
-        await conn.client.uploadFrom(body, path)
+        const data = afterHandshake(body, conn.client.ftp)
+        // APPE creates a missing file, as STOR does (RFC 959).
+        await (options.append ? conn.client.appendFrom(data, path) : conn.client.uploadFrom(data, path))
       })
     } catch (e) {
       body.destroy()
-      if (stored) await this.removeLeftover(path)
+      // Appending, what reached the server stays: a later attempt continues from there.
+      if (stored && !options.append) await this.removeLeftover(path)
       throw e
     }
   }
 
+  /**
+   * Where the server refuses the rename itself (some origins refuse RNFR or RNTO outright, others
+   * replacing a file they also refuse to delete), the file is copied through us under the final
+   * name, its size checked, and `from` removed. Not atomic, so `features.atomicRename` turns false:
+   * the transfer then writes the following files in place, and this copy happens once per backend.
+   */
   async rename(from: string, to: string, signal: AbortSignal): Promise<void> {
-    await this.use('rename', from, signal, ({ client }) => renameReplacing(client, from, to))
+    const outcome = await this.use('rename', from, signal, (conn) => renameReplacing(conn, from, to))
+    if (outcome === 'missing') throw this.fail('ERR_NOT_FOUND', 'rename', from, 'no such file')
+    if (outcome === 'refused') {
+      this.renameRefused = true
+      await this.copyInPlace(from, to, signal)
+    }
   }
 
   async remove(path: string, signal: AbortSignal): Promise<void> {
@@ -151,6 +251,11 @@ class FtpBackend implements Backend {
 
   async mkdir(path: string, signal: AbortSignal): Promise<void> {
     await this.use('mkdir', path, signal, (conn) => this.makeDirs(conn, path, 'mkdir'))
+  }
+
+  /** Through HASH, XSHA256, XMD5 or MD5, whichever FEAT lists; undefined on servers with none (most). */
+  async hash(path: string, algorithm: HashAlgorithm, signal: AbortSignal): Promise<string | undefined> {
+    return this.use('hash', path, signal, (conn) => hashOf(conn, path, algorithm))
   }
 
   async close(): Promise<void> {
@@ -261,8 +366,8 @@ class FtpBackend implements Backend {
     conn.release()
   }
 
-  /** Streams RETR into the returned Readable; the connection is pooled again once the server confirmed. */
-  private download(conn: Connection, path: string, signal: AbortSignal): Readable {
+  /** Streams RETR (after REST `offset`) into the returned Readable; the connection is pooled again once the server confirmed. */
+  private download(conn: Connection, path: string, offset: number, signal: AbortSignal): Readable {
     const out = new PassThrough({ highWaterMark: READ_BUFFER_BYTES })
     let settled = false
     const settle = (error?: unknown): boolean => {
@@ -278,7 +383,7 @@ class FtpBackend implements Backend {
     signal.addEventListener('abort', abort, { once: true })
     // Closed before the server confirmed: it may still be sending, so the connection cannot be reused.
     out.once('close', () => settle(new Error('read stream closed early')))
-    conn.client.downloadTo(forwardInto(out, conn.client.ftp), path).then(
+    conn.client.downloadTo(forwardInto(out, conn.client.ftp), path, offset).then(
       () => {
         if (settle()) out.end()
       },
@@ -304,6 +409,15 @@ class FtpBackend implements Backend {
     }
   }
 
+  /** `rename` for a server that will not rename: copy through us, check the size, remove `from`. */
+  private async copyInPlace(from: string, to: string, signal: AbortSignal): Promise<void> {
+    const { size } = await this.stat(from, signal)
+    await this.write(to, await this.read(from, signal), signal)
+    const written = await this.stat(to, signal)
+    if (written.size !== size) throw this.fail('ERR_VERIFY', 'rename', to, `copied in place for want of a rename: ${written.size} bytes, ${size} expected`)
+    await this.remove(from, signal)
+  }
+
   /** Best effort, under a signal of its own: the task's signal may be why the upload stopped. */
   private async removeLeftover(path: string): Promise<void> {
     const signal = AbortSignal.timeout(this.context.timeoutMs)
@@ -313,7 +427,8 @@ class FtpBackend implements Backend {
   private translate(e: unknown, op: Operation, path: string, signal: AbortSignal, connecting = false): PublishError {
     if (e instanceof PublishError) return e
     if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, path, signal.aborted ? 'aborted' : 'backend closed', e)
-    return this.fail(codeFor(e, op, connecting), op, path, e instanceof Error ? e.message : String(e), e)
+    const why = e instanceof Error ? e.message : String(e)
+    return this.fail(codeFor(e, op, connecting), op, path, isCertificateError(e) ? `TLS certificate not trusted: ${why}` : why, e)
   }
 
   /** An error naming the operation, the URL without credentials, and why; the password never shows. */

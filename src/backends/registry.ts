@@ -1,12 +1,19 @@
 import { PublishError } from '../errors.js'
 import { createFileBackend } from './file.js'
 import { createFtpBackend } from './ftp.js'
+import { createHttpBackend } from './http.js'
+import { createS3Backend } from './s3.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Scheme } from './types.js'
 
 /** Which factory serves each scheme. A scheme not listed here is refused at request time. */
 const backendFactories: Partial<Record<Scheme, BackendFactory>> = {
   file: createFileBackend,
   ftp: createFtpBackend,
+  ftps: createFtpBackend,
+  ftpes: createFtpBackend,
+  http: createHttpBackend,
+  https: createHttpBackend,
+  s3: createS3Backend,
 }
 
 /** Whether a backend serves `scheme` (lower case, without the colon). */

@@ -80,6 +80,17 @@ export interface Backend {
    * undefined when the storage cannot tell. Optional: absent where the protocol has no such command.
    */
   hash?(path: string, algorithm: HashAlgorithm, signal: AbortSignal): Promise<string | undefined>
+  /**
+   * Removes the directory `dir` and everything below it, faster than `list` + `remove` per file (S3:
+   * DeleteObjects, 1,000 keys a request). Nothing there is no error. Optional: callers walk otherwise.
+   */
+  removeTree?(dir: string, signal: AbortSignal): Promise<void>
+  /**
+   * Every file of the streaming package (HLS `.m3u8`, DASH `.mpd`) whose manifest is at
+   * `manifestPath`, the manifest included: `rel` below the manifest's directory, `path` for `read`.
+   * Optional: for storage without directory listings (HTTP), where the manifest is the listing.
+   */
+  listPackage?(manifestPath: string, signal: AbortSignal): Promise<Array<{ rel: string; path: string }>>
   /** Frees every connection. The backend is unusable afterwards. */
   close(): Promise<void>
 }

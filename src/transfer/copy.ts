@@ -1,4 +1,5 @@
 import { posix } from 'node:path'
+import type { Backend } from '../backends/index.js'
 import { PublishError } from '../errors.js'
 import { copyFile } from './copy-file.js'
 import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
@@ -8,11 +9,17 @@ import { ProgressCounter } from './progress.js'
 /**
  * Publishes `source` (a file, or a directory's contents) to `destination`, one `copyFile` per file
  * (see there for temporary names, checksums and resume). Existing destination files are replaced.
+ * From storage without listings, an HLS or DASH manifest published into a directory brings its package.
  * @returns whether the source was a directory, and the base name of a copied file.
  */
 export async function publish(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<{ directory: boolean; name: string }> {
   return withBackend(source.endpoint, options, (from) =>
     withBackend(destination.endpoint, options, async (to) => {
+      // A storage without listings (HTTP) lists a streaming package from its manifest instead.
+      if (from.listPackage && !source.isDirectory && destination.isDirectory && PACKAGE_MANIFEST.test(source.path)) {
+        await publishPackage(from, await from.listPackage(source.path, job.signal), to, destination.path, job, options)
+        return { directory: true, name: posix.basename(source.path) }
+      }
       const root = await from.stat(source.path, job.signal)
       if (source.isDirectory && root.type !== 'directory') {
         throw new PublishError('ERR_NOT_A_DIRECTORY', `${source.path} is a file, but the source URL ends with '/'`)
@@ -28,12 +35,32 @@ export async function publish(source: Location, destination: Location, job: Job,
       const progress = new ProgressCounter(job, files.reduce((sum, f) => sum + f.size, 0), files.length)
       await to.mkdir(destination.path, job.signal)
       for (const dir of dirs) await to.mkdir(posix.join(destination.path, dir), job.signal)
-      // Each file holds a connection on both sides: half the host cap keeps one task from starving itself.
-      const lanes = Math.max(1, Math.min(options.parallelFiles, Math.floor(options.connectionsPerHost / 2)))
-      await forEachLimited(files, lanes, job.signal, ({ rel, size }) =>
+      await forEachLimited(files, lanesFor(options), job.signal, ({ rel, size }) =>
         copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel }, job, progress),
       )
       return { directory: true, name }
     }),
+  )
+}
+
+const PACKAGE_MANIFEST = /\.(m3u8|mpd)$/i
+
+/** Each file holds a connection on both sides: half the host cap keeps one task from starving itself. */
+function lanesFor(options: TransferOptions): number {
+  return Math.max(1, Math.min(options.parallelFiles, Math.floor(options.connectionsPerHost / 2)))
+}
+
+/**
+ * The files of an HLS or DASH package (as `listPackage` gives them) into `targetDir` under the same
+ * relative paths. Sizes come from a stat (HEAD) of each file, taken before any copy so that progress
+ * knows the total.
+ */
+async function publishPackage(from: Backend, files: Array<{ rel: string; path: string }>, to: Backend, targetDir: string, job: Job, options: TransferOptions): Promise<void> {
+  const sizes = new Map<string, number>()
+  await forEachLimited(files, lanesFor(options), job.signal, async ({ path }) => void sizes.set(path, (await from.stat(path, job.signal)).size))
+  const progress = new ProgressCounter(job, [...sizes.values()].reduce((sum, size) => sum + size, 0), files.length)
+  await to.mkdir(targetDir, job.signal)
+  await forEachLimited(files, lanesFor(options), job.signal, ({ rel, path }) =>
+    copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel }, job, progress),
   )
 }

@@ -14,6 +14,8 @@ export async function purge(target: Location, job: Job, options: TransferOptions
       throw e
     }
     if (entry.type === 'file') return backend.remove(target.path, job.signal)
+    // Object storage deletes a whole prefix in batches; walking it would cost a request per file.
+    if (backend.removeTree) return backend.removeTree(target.path, job.signal)
     const { files, dirs } = await walk(backend, target.path, job.signal)
     let filesDone = 0
     const report = () => job.onProgress({ bytesDone: 0, bytesTotal: 0, filesDone, filesTotal: files.length })

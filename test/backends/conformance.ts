@@ -20,6 +20,12 @@ export interface ConformanceTarget {
   readonly secret?: string
   /** For backends with credentials: one for the same storage with a wrong password, and that password. */
   readonly wrongPassword?: () => { backend: Backend; password: string }
+  /**
+   * For a read-only backend (`features.writable` false: HTTP), puts a file at a backend path by other
+   * means. The tests that only need files to read then get them from here, the writing methods are
+   * checked to be refused, and the tests of writing are skipped.
+   */
+  readonly seed?: (path: string, body: Readable) => Promise<void>
   /** Closes the backend and stops whatever setup started. */
   close(): Promise<void>
 }
@@ -65,15 +71,27 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
     })
     after(() => target?.close())
 
-    /** A test that runs only when setup produced a target, in a fresh directory of its own. */
-    const test = (title: string, body: (t: ConformanceTarget, dir: string, tc: TestContext) => Promise<void>): void => {
+    /**
+     * A test that runs only when setup produced a target, in a fresh directory of its own. Unless it
+     * says `writes: false` (it stores its files with `put`), a read-only backend skips it.
+     */
+    const test = (title: string, body: (t: ConformanceTarget, dir: string, tc: TestContext) => Promise<void>, { writes = true } = {}): void => {
       const folder = `t${++tests}-${title.replace(/[^a-z0-9]+/gi, '-').slice(0, 30)}`
       it(title, { timeout: TEST_TIMEOUT_MS }, async (tc) => {
         if (!target) return tc.skip(skipped)
+        const readOnly = !target.backend.features.writable
+        if (readOnly && writes) return tc.skip('read-only backend')
         const dir = `${target.root}/${folder}`
-        await target.backend.mkdir(dir, never)
+        if (!readOnly) await target.backend.mkdir(dir, never)
         await body(target, dir, tc)
       })
+    }
+
+    /** Stores a file for a test to read: through the backend, or for a read-only one through `seed`. */
+    const put = (t: ConformanceTarget, path: string, body: Readable): Promise<void> => {
+      if (t.backend.features.writable) return t.backend.write(path, body, never)
+      assert.ok(t.seed, 'a read-only backend needs a seed function')
+      return t.seed(path, body)
     }
 
     /** Asserts `promise` rejects with a PublishError of `code` whose message holds no secret. */
@@ -88,35 +106,35 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
 
     test('stat of a missing path is ERR_NOT_FOUND', async ({ backend }, dir) => {
       await rejectsWith(backend.stat(`${dir}/missing`, never), 'ERR_NOT_FOUND')
-    })
+    }, { writes: false })
 
     for (const size of [0, 1, MiB, 64 * MiB]) {
-      test(`write then read round-trips ${size} bytes`, async ({ backend }, dir) => {
+      test(`write then read round-trips ${size} bytes`, async (t, dir) => {
         const path = `${dir}/data.bin`
-        await backend.write(path, generated(size), never)
-        assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size })
-        assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
-      })
+        await put(t, path, generated(size))
+        assert.deepEqual(await t.backend.stat(path, never), { path, type: 'file', size })
+        assert.equal(await sha256(await t.backend.read(path, never)), await sha256(generated(size)))
+      }, { writes: false })
     }
 
-    test('a read stream does not buffer ahead of its consumer', async ({ backend }, dir) => {
+    test('a read stream does not buffer ahead of its consumer', async (t, dir) => {
       const path = `${dir}/big.bin`
-      await backend.write(path, generated(32 * MiB), never)
-      const stream = await backend.read(path, never)
+      await put(t, path, generated(32 * MiB))
+      const stream = await t.backend.read(path, never)
       stream.pause()
       await sleep(500)
       assert.ok(stream.readableLength <= 4 * MiB, `${stream.readableLength} bytes buffered`)
       assert.equal(await sha256(stream), await sha256(generated(32 * MiB)))
-    })
+    }, { writes: false })
 
-    test('a reader pausing longer than the backend timeout still gets the whole file', async ({ backend }, dir) => {
+    test('a reader pausing longer than the backend timeout still gets the whole file', async (t, dir) => {
       const path = `${dir}/file.bin`
-      await backend.write(path, generated(8 * MiB), never)
-      const stream = await backend.read(path, never)
+      await put(t, path, generated(8 * MiB))
+      const stream = await t.backend.read(path, never)
       await once(stream, 'readable')
       await sleep(BACKEND_TIMEOUT_MS + 1000)
       assert.equal(await sha256(stream), await sha256(generated(8 * MiB)))
-    })
+    }, { writes: false })
 
     test('write into a new deep directory makes the parents', async ({ backend }, dir) => {
       const path = `${dir}/a/b/c/file.txt`
@@ -169,14 +187,17 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       assert.equal(await text(await backend.read(`${dir}/to.txt`, never)), 'kept')
     })
 
-    test('names with spaces, UTF-8, #, % and ? survive write, list and read', async ({ backend }, dir) => {
+    test('names with spaces, UTF-8, #, % and ? survive write, list and read', async (t, dir) => {
+      const { backend } = t
       const parent = `${dir}/sub dir ü#%`
       const names = ['with space.txt', 'ünïcødé 名前.txt', 'hash#tag.txt', 'per%20cent%.txt', 'what?.txt']
-      for (const name of names) await backend.write(`${parent}/${name}`, content(name), never)
-      const listed = (await backend.list(parent, never)).map((e) => e.path).sort()
-      assert.deepEqual(listed, names.map((n) => `${parent}/${n}`).sort())
+      for (const name of names) await put(t, `${parent}/${name}`, content(name))
+      if (backend.features.writable) {
+        const listed = (await backend.list(parent, never)).map((e) => e.path).sort()
+        assert.deepEqual(listed, names.map((n) => `${parent}/${n}`).sort())
+      }
       for (const name of names) assert.equal(await text(await backend.read(`${parent}/${name}`, never)), name)
-    })
+    }, { writes: false })
 
     test('remove deletes a file and an empty directory, and a missing path is ERR_NOT_FOUND', async ({ backend }, dir) => {
       await backend.write(`${dir}/file.txt`, content('x'), never)
@@ -196,7 +217,7 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
 
     test('read of a missing file rejects read itself with ERR_NOT_FOUND', async ({ backend }, dir) => {
       await rejectsWith(backend.read(`${dir}/missing.bin`, never), 'ERR_NOT_FOUND')
-    })
+    }, { writes: false })
 
     test('a wrong password is ERR_AUTH, and the message does not carry it', async ({ wrongPassword, root }, _dir, tc) => {
       if (!wrongPassword) return tc.skip('the backend takes no credentials')
@@ -206,11 +227,12 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       } finally {
         await backend.close()
       }
-    })
+    }, { writes: false })
 
-    test('a read stream destroyed mid-way frees its connection', async ({ backend }, dir) => {
+    test('a read stream destroyed mid-way frees its connection', async (t, dir) => {
+      const { backend } = t
       const path = `${dir}/file.bin`
-      await backend.write(path, generated(8 * MiB), never)
+      await put(t, path, generated(8 * MiB))
       // More rounds than host slots: a leaked connection would leave the next read waiting forever.
       for (let round = 0; round <= HOST_LIMIT; round++) {
         const stream = await backend.read(path, never)
@@ -219,7 +241,7 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
         await once(stream, 'close')
       }
       assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(8 * MiB)))
-    })
+    }, { writes: false })
 
     test(`20 parallel writes all succeed within a host limit of ${HOST_LIMIT}`, async (t, dir) => {
       slots.stats.peak = slots.stats.held
@@ -231,11 +253,32 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       if (t.network) assert.equal(slots.stats.peak, HOST_LIMIT)
     })
 
+    test('a read-only backend refuses write, rename, remove and mkdir with ERR_PERMISSION', async (t, dir, tc) => {
+      const { backend } = t
+      if (backend.features.writable) return tc.skip('the backend is writable')
+      await put(t, `${dir}/kept.txt`, content('kept'))
+      await rejectsWith(backend.write(`${dir}/new.txt`, content('x'), never), 'ERR_PERMISSION')
+      await rejectsWith(backend.rename(`${dir}/kept.txt`, `${dir}/moved.txt`, never), 'ERR_PERMISSION')
+      await rejectsWith(backend.remove(`${dir}/kept.txt`, never), 'ERR_PERMISSION')
+      await rejectsWith(backend.mkdir(`${dir}/sub`, never), 'ERR_PERMISSION')
+      assert.equal(await text(await backend.read(`${dir}/kept.txt`, never)), 'kept')
+    }, { writes: false })
+
+    test(`20 parallel reads all succeed within a host limit of ${HOST_LIMIT}`, async (t, dir, tc) => {
+      if (t.backend.features.writable) return tc.skip('the parallel writes test covers it')
+      const paths = Array.from({ length: 20 }, (_, i) => `${dir}/parallel-${i}.txt`)
+      for (const p of paths) await put(t, p, content(`content of ${p}`))
+      slots.stats.peak = slots.stats.held
+      await Promise.all(paths.map(async (p) => assert.equal(await text(await t.backend.read(p, never)), `content of ${p}`)))
+      assert.ok(slots.stats.peak <= HOST_LIMIT, `${slots.stats.peak} connections at once`)
+      if (t.network) assert.equal(slots.stats.peak, HOST_LIMIT)
+    }, { writes: false })
+
     test('close frees every host slot', async ({ backend, network }, _dir, tc) => {
       if (!network) return tc.skip('the backend holds no connections')
       await backend.close()
       assert.equal(slots.stats.held, 0)
-    })
+    }, { writes: false })
   })
 }
 

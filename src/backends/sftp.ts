@@ -1,0 +1,448 @@
+import { posix } from 'node:path'
+import type { Readable } from 'node:stream'
+import { pipeline } from 'node:stream/promises'
+import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from 'ssh2'
+import { PublishError, type Code } from '../errors.js'
+import { REDACTED } from '../observability/index.js'
+import { call, closeSession, SftpReader, SftpWriter, sftpStatus, STATUS, type Session } from './sftp-protocol.js'
+import { hostKeyCheck } from './ssh-known-hosts.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
+
+/**
+ * SFTP servers (`sftp://user@host:port/path`) through a small pool of SSH sessions, logged in with
+ * the endpoint's password or private key once the server's host key passed the known_hosts check.
+ *
+ * Paths read as curl reads them: `sftp://host/srv/media` is `/srv/media` on the server and
+ * `sftp://host/~/media` is `media` in the login directory. URL parsing hands us `srv/media` and
+ * `~/media`, so a path is taken from the server's root unless it starts with `~/`.
+ */
+export const createSftpBackend: BackendFactory = (endpoint, context) => new SftpBackend(endpoint, context)
+
+type Operation = 'connect' | 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir'
+
+// Idle sessions keep their host slots; more than a few only starve other tasks on that host.
+const MAX_IDLE_SESSIONS = 4
+// What a download buffers ahead of a slow consumer, besides the requests in flight (sftp-protocol.ts).
+const READ_BUFFER_BYTES = 1 << 20
+// What an upload accepts from its source before the source has to wait for the server.
+const WRITE_BUFFER_BYTES = 1 << 20
+// Keepalives unanswered for this many intervals of `timeoutMs` mean the server is gone, even mid-transfer.
+const KEEPALIVE_COUNT_MAX = 3
+
+/** The server path of a backend path: `~/x` is `x` in the login directory, anything else is from `/`. */
+export function remotePath(path: string): string {
+  if (path === '~' || path === '~/') return '.'
+  if (path.startsWith('~/')) return path.slice(2)
+  if (path.startsWith('/')) return path
+  return path === '.' ? '/' : `/${path}`
+}
+
+function origin(endpoint: Endpoint): string {
+  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
+  return `sftp://${host}:${endpoint.port}`
+}
+
+/** The server did not let us in, or we did not trust the server: no attempt will do better. */
+class LoginRefused extends Error {}
+
+/** Opens an SSH connection in a free host slot, checks the host key, logs in and starts the SFTP subsystem. */
+async function connect(endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<Session> {
+  const release = await context.hosts.acquire(origin(endpoint), signal)
+  const client = new Client()
+  // ssh2 throws an 'error' nobody listens to; the handlers below see each error that matters.
+  client.on('error', () => {})
+  const stop = (): void => {
+    client.destroy()
+  }
+  signal.addEventListener('abort', stop, { once: true })
+  try {
+    await login(client, endpoint, context)
+    const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
+    const session: Session = { client, sftp, release, closed: false, posixRename: true, pending: new Set() }
+    let lastError: Error | undefined
+    client.on('error', (e) => (lastError = e))
+    sftp.on('error', (e: Error) => (lastError = e))
+    const lost = (): void => closeSession(session, new Error(`connection lost${lastError ? `: ${lastError.message}` : ''}`))
+    client.once('close', lost)
+    sftp.once('close', lost)
+    return session
+  } catch (e) {
+    client.destroy()
+    release()
+    throw e
+  } finally {
+    signal.removeEventListener('abort', stop)
+  }
+}
+
+/** Resolves once logged in; a refused host key or login rejects with LoginRefused. */
+async function login(client: Client, endpoint: Endpoint, context: BackendContext): Promise<void> {
+  const { user, password, privateKey } = endpoint
+  if (!user) throw new LoginRefused('no user name: give one in the URL or in the per-host credentials')
+  const hostKeys = await hostKeyCheck(context.ssh, endpoint.host, endpoint.port).catch((e: unknown) => {
+    throw new LoginRefused(`the host key cannot be checked: ${(e as Error).message}`, { cause: e })
+  })
+  let refusal: string | undefined
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', resolve)
+    // Until 'ready', the first error or close decides; ssh2 reports a refused host key only as "Host denied".
+    client.once('error', (e: Error & { level?: string }) => {
+      if (refusal) reject(new LoginRefused(refusal, { cause: e }))
+      else if (e.level === 'client-authentication') reject(new LoginRefused(`login refused for user ${user}`, { cause: e }))
+      else reject(e)
+    })
+    client.once('close', () => reject(new Error('connection closed during login')))
+    try {
+      client.connect({
+        host: endpoint.host,
+        port: endpoint.port,
+        username: user,
+        ...(password !== undefined && { password }),
+        ...(privateKey !== undefined && { privateKey }),
+        readyTimeout: context.timeoutMs,
+        keepaliveInterval: context.timeoutMs,
+        keepaliveCountMax: KEEPALIVE_COUNT_MAX,
+        algorithms: { serverHostKey: hostKeys.algorithms as ServerHostKeyAlgorithm[] },
+        hostVerifier: (key: Buffer, verify: (valid: boolean) => void) => {
+          hostKeys.verify(key).then(
+            (verdict) => {
+              if (!verdict.trusted) refusal = verdict.reason
+              verify(verdict.trusted)
+            },
+            (e: unknown) => {
+              refusal = `the host key cannot be checked: ${(e as Error).message}`
+              verify(false)
+            },
+          )
+        },
+      })
+    } catch (e) {
+      // ssh2 checks its settings synchronously: in practice, a private key it cannot parse.
+      reject(new LoginRefused(`the SSH client refused the login settings: ${(e as Error).message}`, { cause: e }))
+    }
+  })
+}
+
+const statusCodes: Readonly<Record<number, Code>> = {
+  [STATUS.NO_SUCH_FILE]: 'ERR_NOT_FOUND',
+  [STATUS.PERMISSION_DENIED]: 'ERR_PERMISSION',
+  [STATUS.FAILURE]: 'ERR_TRANSFER', // no reason given; on a write usually a full disk or quota
+  [STATUS.NO_CONNECTION]: 'ERR_TRANSFER',
+  [STATUS.CONNECTION_LOST]: 'ERR_TRANSFER',
+  [STATUS.OP_UNSUPPORTED]: 'ERR_PERMISSION',
+}
+
+const errnoCodes: Readonly<Record<string, Code>> = {
+  ECONNRESET: 'ERR_TRANSFER',
+  EPIPE: 'ERR_TRANSFER',
+  ETIMEDOUT: 'ERR_TRANSFER',
+}
+
+/** Our code for an ssh2 failure. `connecting`: it happened before the SFTP session was up. */
+export function codeFor(e: unknown, connecting: boolean): Code {
+  if (e instanceof LoginRefused) return 'ERR_AUTH'
+  // Refused, unresolvable, timed out or reset before the login completed: nobody serves there.
+  if (connecting) return 'ERR_UNREACHABLE'
+  const status = sftpStatus(e)
+  if (status !== undefined) return statusCodes[status] ?? 'ERR_INTERNAL'
+  // What remains (lost connection, keepalive timeout, a failing body stream) may pass on another attempt.
+  return errnoCodes[(e as NodeJS.ErrnoException).code ?? ''] ?? 'ERR_TRANSFER'
+}
+
+class SftpBackend implements Backend {
+  readonly scheme = 'sftp' as const
+  // posix-rename@openssh.com replaces in one step; elsewhere `rename` removes the target first.
+  readonly features = { atomicRename: true, writable: true, append: true }
+  private readonly idle: Session[] = []
+  private readonly busy = new Set<Session>()
+  /** Callers of `take` waiting for a host slot, who also accept a session of ours handed back. */
+  private readonly waiters: Array<(session: Session) => void> = []
+  private readonly closing = new AbortController()
+
+  constructor(
+    private readonly endpoint: Endpoint,
+    private readonly context: BackendContext,
+  ) {}
+
+  async stat(path: string, signal: AbortSignal): Promise<Entry> {
+    const remote = remotePath(path)
+    return this.use('stat', remote, signal, async (s) => entryOf(path, await statOf(s, remote)))
+  }
+
+  async list(dir: string, signal: AbortSignal): Promise<Entry[]> {
+    const remote = remotePath(dir)
+    return this.use('list', remote, signal, async (s) => {
+      if (!(await statOf(s, remote)).isDirectory()) throw this.fail('ERR_NOT_A_DIRECTORY', 'list', remote, 'not a directory')
+      const children = await call<FileEntryWithStats[]>(s, (cb) => s.sftp.readdir(remote, cb))
+      const entries: Entry[] = []
+      for (const { filename, attrs } of children) {
+        // A symbolic link is listed as itself: what it points to decides; one pointing nowhere is left out.
+        const stats = attrs.isSymbolicLink() ? await statOf(s, posix.join(remote, filename)).catch(() => undefined) : attrs
+        if (stats) entries.push(entryOf(posix.join(dir, filename), stats))
+      }
+      return entries
+    })
+  }
+
+  async read(path: string, signal: AbortSignal, offset = 0): Promise<Readable> {
+    const remote = remotePath(path)
+    // Opened here so that a missing file rejects `read` itself, not the stream later.
+    const { session, handle } = await this.use(
+      'read',
+      remote,
+      signal,
+      async (s) => {
+        if ((await statOf(s, remote)).isDirectory()) throw this.fail('ERR_NOT_FOUND', 'read', remote, 'not a file')
+        return { session: s, handle: await call<Buffer>(s, (cb) => s.sftp.open(remote, 'r', cb)) }
+      },
+      true,
+    )
+    const abort = (): void => closeSession(session, new Error('aborted'))
+    signal.addEventListener('abort', abort, { once: true })
+    const translate = (e: unknown): PublishError => this.translate(e, 'read', remote, signal)
+    return new SftpReader(session, handle, offset, translate, () => {
+      signal.removeEventListener('abort', abort)
+      this.giveBack(session)
+    }, READ_BUFFER_BYTES)
+  }
+
+  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
+    // A body failing while directories are made must not crash the process; the upload reports it.
+    body.on('error', () => {})
+    const remote = remotePath(path)
+    let opened = false
+    try {
+      await this.use('write', remote, signal, async (s) => {
+        await this.makeDirs(s, posix.dirname(remote), 'write')
+        // SFTP v3 writes at explicit offsets, even in append mode: continue at the current size.
+        const start = options.append ? ((await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
+        opened = true
+        const handle = await call<Buffer>(s, (cb) => s.sftp.open(remote, options.append ? 'a' : 'w', cb))
+        const translate = (e: unknown): PublishError => this.translate(e, 'write', remote, signal)
+        await pipeline(body, new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES), { signal })
+      })
+    } catch (e) {
+      body.destroy()
+      // An appended file keeps what it had: resuming it later is the point.
+      if (opened && !options.append) await this.removeLeftover(remote)
+      throw e
+    }
+  }
+
+  async rename(from: string, to: string, signal: AbortSignal): Promise<void> {
+    const source = remotePath(from)
+    const target = remotePath(to)
+    await this.use('rename', source, signal, (s) => renameReplacing(s, source, target))
+  }
+
+  async remove(path: string, signal: AbortSignal): Promise<void> {
+    const remote = remotePath(path)
+    await this.use('remove', remote, signal, async (s) => {
+      // lstat: a symbolic link is removed itself, never what it points to.
+      const stats = await call<Stats>(s, (cb) => s.sftp.lstat(remote, cb))
+      await call(s, (cb) => (stats.isDirectory() ? s.sftp.rmdir(remote, cb) : s.sftp.unlink(remote, cb)))
+    })
+  }
+
+  async mkdir(path: string, signal: AbortSignal): Promise<void> {
+    const remote = remotePath(path)
+    await this.use('mkdir', remote, signal, (s) => this.makeDirs(s, remote, 'mkdir'))
+  }
+
+  async close(): Promise<void> {
+    this.closing.abort()
+    for (const session of [...this.idle.splice(0), ...this.busy]) this.discard(session)
+    this.busy.clear()
+  }
+
+  /**
+   * Runs `work` on a pooled session, which aborting `signal` closes; errors leave translated. With
+   * `keep`, a successful `work` keeps the session, for a stream that gives it back when it closes.
+   */
+  private async use<T>(op: Operation, remote: string, signal: AbortSignal, work: (session: Session) => Promise<T>, keep = false): Promise<T> {
+    const session = await this.take(op, remote, signal)
+    const stop = (): void => closeSession(session, new Error('aborted'))
+    signal.addEventListener('abort', stop, { once: true })
+    try {
+      const result = await work(session)
+      if (!keep) this.giveBack(session)
+      return result
+    } catch (e) {
+      this.giveBack(session)
+      throw this.translate(e, op, remote, signal)
+    } finally {
+      signal.removeEventListener('abort', stop)
+    }
+  }
+
+  private get closed(): boolean {
+    return this.closing.signal.aborted
+  }
+
+  private async take(op: Operation, remote: string, signal: AbortSignal): Promise<Session> {
+    let session: Session | undefined
+    try {
+      if (this.closed) throw new Error('backend closed')
+      signal.throwIfAborted()
+      session = this.idleSession() ?? (await this.connectOrWait(signal))
+    } catch (e) {
+      throw this.translate(e, op, remote, signal, true)
+    }
+    if (this.closed || signal.aborted) {
+      this.giveBack(session)
+      throw this.translate(new Error('aborted'), op, remote, signal)
+    }
+    this.busy.add(session)
+    return session
+  }
+
+  private idleSession(): Session | undefined {
+    for (let session = this.idle.pop(); session; session = this.idle.pop()) {
+      clearTimeout(session.idleTimer)
+      if (!session.closed) return session
+      this.discard(session) // the server hung up while it sat idle
+    }
+    return undefined
+  }
+
+  /**
+   * A new session once the host has a free slot, or one of ours handed back before that: waiting
+   * for the host alone would leave our own pooled sessions holding the very slots we wait for.
+   */
+  private connectOrWait(signal: AbortSignal): Promise<Session> {
+    const handedOver = new AbortController()
+    return new Promise((resolve, reject) => {
+      const waiter = (session: Session): void => {
+        handedOver.abort()
+        resolve(session)
+      }
+      this.waiters.push(waiter)
+      const stop = AbortSignal.any([signal, handedOver.signal, this.closing.signal])
+      connect(this.endpoint, this.context, stop).then(
+        (session) => {
+          this.dropWaiter(waiter)
+          // A session lost while idle frees its host slot at once rather than at the idle timeout.
+          session.client.once('close', () => this.forget(session))
+          if (handedOver.signal.aborted) this.giveBack(session) // connected just as another one came back
+          else resolve(session)
+        },
+        (e: unknown) => {
+          this.dropWaiter(waiter)
+          if (!handedOver.signal.aborted) reject(e)
+        },
+      )
+    })
+  }
+
+  private dropWaiter(waiter: (session: Session) => void): void {
+    const i = this.waiters.indexOf(waiter)
+    if (i >= 0) this.waiters.splice(i, 1)
+  }
+
+  /** Pools a session again unless it was closed: an SFTP request always ends in a reply or a lost connection. */
+  private giveBack(session: Session): void {
+    this.busy.delete(session)
+    if (session.closed || this.closed) return this.discard(session)
+    const waiter = this.waiters.shift()
+    if (waiter) return waiter(session)
+    if (this.idle.length >= MAX_IDLE_SESSIONS) return this.discard(session)
+    // An idle session holds a host slot that other tasks may be waiting for.
+    session.idleTimer = setTimeout(() => this.forget(session), this.context.timeoutMs).unref()
+    this.idle.push(session)
+  }
+
+  private forget(session: Session): void {
+    const i = this.idle.indexOf(session)
+    if (i >= 0) {
+      this.idle.splice(i, 1)
+      this.discard(session)
+    }
+  }
+
+  private discard(session: Session): void {
+    clearTimeout(session.idleTimer)
+    closeSession(session, new Error('session closed'))
+    session.release()
+  }
+
+  /** Makes each missing level, top down. */
+  private async makeDirs(s: Session, dir: string, op: Operation): Promise<void> {
+    if (dir === '.' || dir === '/') return
+    const stats = await statOf(s, dir).catch(ifMissing(undefined))
+    if (stats?.isDirectory()) return
+    if (stats) throw this.fail('ERR_NOT_A_DIRECTORY', op, dir, 'a file is in the way')
+    await this.makeDirs(s, posix.dirname(dir), op)
+    try {
+      await call(s, (cb) => s.sftp.mkdir(dir, cb))
+    } catch (e) {
+      // Another session (a parallel write) may have made it since we looked.
+      if (!(await statOf(s, dir).catch(ifMissing(undefined)))?.isDirectory()) throw e
+    }
+  }
+
+  /** Best effort, under a signal of its own: the task's signal may be why the upload stopped. */
+  private async removeLeftover(remote: string): Promise<void> {
+    const signal = AbortSignal.timeout(this.context.timeoutMs)
+    await this.use('remove', remote, signal, (s) => call(s, (cb) => s.sftp.unlink(remote, cb))).catch(() => {})
+  }
+
+  private translate(e: unknown, op: Operation, remote: string, signal: AbortSignal, connecting = false): PublishError {
+    if (e instanceof PublishError) return e
+    if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, remote, signal.aborted ? 'aborted' : 'backend closed', e)
+    const code = codeFor(e, connecting)
+    let why = e instanceof Error ? e.message : String(e)
+    if (op === 'write' && sftpStatus(e) === STATUS.FAILURE) why += ' (the server gives no reason: often a full disk or quota)'
+    return this.fail(code, connecting && code === 'ERR_AUTH' ? 'connect' : op, remote, why, e)
+  }
+
+  /** An error naming the operation, the URL without credentials, and why; the password never shows. */
+  private fail(code: Code, op: Operation, remote: string, why: string, cause?: unknown): PublishError {
+    const { password } = this.endpoint
+    const reason = password ? why.split(password).join(REDACTED) : why
+    const urlPath = remote.startsWith('/') ? remote.slice(1) : `~/${remote === '.' ? '' : remote}`
+    return new PublishError(code, `${op} ${origin(this.endpoint)}/${urlPath}: ${reason}`, { cause })
+  }
+}
+
+function entryOf(path: string, stats: Stats): Entry {
+  return stats.isDirectory() ? { path, type: 'directory', size: 0 } : { path, type: 'file', size: stats.size }
+}
+
+function statOf(s: Session, remote: string): Promise<Stats> {
+  return call<Stats>(s, (cb) => s.sftp.stat(remote, cb))
+}
+
+/** A catch handler turning "no such file" into `value`; any other error passes. */
+function ifMissing<T>(value: T): (e: unknown) => T {
+  return (e) => {
+    if (sftpStatus(e) === STATUS.NO_SUCH_FILE) return value
+    throw e
+  }
+}
+
+/**
+ * posix-rename@openssh.com where offered: it replaces `to` in one step. Plain SSH_FXP_RENAME refuses
+ * an existing target (draft-ietf-secsh-filexfer-02 §6.5): then the target is removed and the rename
+ * tried once more.
+ */
+async function renameReplacing(s: Session, from: string, to: string): Promise<void> {
+  if (s.posixRename) {
+    try {
+      return await call(s, (cb) => s.sftp.ext_openssh_rename(from, to, cb))
+    } catch (e) {
+      // ssh2 throws, without a status, for an extension the server did not announce.
+      const status = sftpStatus(e)
+      if (s.closed || (status !== undefined && status !== STATUS.OP_UNSUPPORTED)) throw e
+      s.posixRename = false
+    }
+  }
+  try {
+    await call(s, (cb) => s.sftp.rename(from, to, cb))
+  } catch (e) {
+    if (sftpStatus(e) !== STATUS.FAILURE) throw e // NO_SUCH_FILE: `from` is missing, `to` stays untouched
+    await call(s, (cb) => s.sftp.unlink(to, cb)).catch(() => {
+      throw e // nothing to replace: the rename failed for another reason
+    })
+    await call(s, (cb) => s.sftp.rename(from, to, cb))
+  }
+}
