@@ -204,7 +204,7 @@ class HttpBackend implements Backend {
    * 2xx status or one of `accept`. Any other status rejects with its code, its body discarded.
    */
   private async fetch(op: Operation, path: string, signal: AbortSignal, method: 'GET' | 'HEAD', headers: OutgoingHttpHeaders, accept: number[]): Promise<Exchange> {
-    const requested = new URL(`${this.base}/${encodePath(path)}`)
+    const requested = new URL(`${this.base}/${encodePath(path)}${this.endpoint.query ?? ''}`)
     let url = requested
     for (let hops = 0; ; hops++) {
       const exchange = await this.exchange(op, path, url, method, headers, signal)

@@ -15,6 +15,11 @@ export interface Endpoint {
   readonly password?: string
   /** PEM private key for SFTP, from the per-host credentials or APUBI_SSH_PRIVATE_KEY. A secret. */
   readonly privateKey?: string
+  /**
+   * HTTP(S) only: the source URL's query (`?token=…`), sent with every request to this endpoint,
+   * as CDN token schemes expect for a package's playlists and segments. May be a secret.
+   */
+  readonly query?: string
 }
 
 export interface Entry {

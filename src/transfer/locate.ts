@@ -69,6 +69,7 @@ export function parseLocation(url: string): Location {
     port: parsed.port ? Number(parsed.port) : defaultPorts[scheme],
     ...(parsed.username && { user: decodeComponent(parsed.username, url) }),
     ...(parsed.password && { password: decodeComponent(parsed.password, url) }),
+    ...(parsed.search && (scheme === 'http' || scheme === 'https') && { query: parsed.search }),
   }
   // RFC 1738: the path is relative to the login directory; an encoded leading slash (%2F) makes it absolute.
   const path = decodeComponent(parsed.pathname.slice(1), url)

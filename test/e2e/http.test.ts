@@ -76,8 +76,9 @@ describe('publishing from HTTP(S) origins', () => {
     root = mkdtempSync(join(tmpdir(), 'apubi-http-e2e-'))
     writeHlsPackage(join(root, 'vod'))
     writeDashPackage(join(root, 'dash'))
+    writeHlsPackage(join(root, 'tokenized'))
     secure = await startHttpOrigin(root, { tls: certificates })
-    plain = await startHttpOrigin(root)
+    plain = await startHttpOrigin(root, { token: { prefix: 'tokenized/', value: 'T0k3n' } })
     server = await startServer({ env: { APUBI_CA_FILE: certificates.files.ca, APUBI_MAX_ATTEMPTS: '2' } })
     client = new ApubiClient(server.url)
   })
@@ -95,6 +96,13 @@ describe('publishing from HTTP(S) origins', () => {
     await assertSameTree(join(server.dataDir, 'cdn/Pkg'), join(root, 'vod'))
     assert.equal((await listFiles(join(root, 'vod'))).length, 1 + VARIANTS.length * (2 + SEGMENTS))
     assert.equal(secure.requests('vod/video/720p/prog.m3u8'), 3, 'GET to list the package, HEAD for the size, GET to copy')
+  })
+
+  it('sends the source URL\'s query (a CDN token) with every request of the package', async () => {
+    const taskId = await client.loadAsset(`${plain.url('tokenized/master.m3u8')}?token=T0k3n`, 'Tokenized/')
+    assert.equal((await client.waitFor(taskId, 100)).status, 'SUCCESS')
+    await assertSameTree(join(server.dataDir, 'cdn/Tokenized'), join(root, 'tokenized'))
+    assert.doesNotMatch(server.output(), /T0k3n/, 'the token is not logged')
   })
 
   it('publishes a DASH package from its MPD', async () => {

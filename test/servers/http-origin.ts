@@ -12,6 +12,8 @@ export interface HttpOriginOptions {
   readonly tls?: { readonly cert: string; readonly key: string }
   /** Basic auth required below `prefix` (a path without the leading '/', e.g. `private/`). */
   readonly auth?: { readonly prefix: string; readonly user: string; readonly password: string }
+  /** Below `prefix`, requests without `?token=<value>` get 403, as CDN token schemes answer. */
+  readonly token?: { readonly prefix: string; readonly value: string }
 }
 
 export interface HttpOrigin {
@@ -71,7 +73,11 @@ export async function startHttpOrigin(root: string, options: HttpOriginOptions =
       }
       return serveFile(req, res, path.slice('fail-once/'.length))
     }
-    const { auth } = options
+    const { auth, token } = options
+    if (token && path.startsWith(token.prefix)) {
+      const given = new URL(req.url ?? '/', 'http://origin.invalid').searchParams.get('token')
+      if (given !== token.value) return end(res, 403)
+    }
     if (auth && path.startsWith(auth.prefix)) {
       const expected = `Basic ${Buffer.from(`${auth.user}:${auth.password}`).toString('base64')}`
       if (req.headers.authorization !== expected) {
