@@ -36,6 +36,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       },
     },
     credentials: createCredentials(config.credentials, config.sshPrivateKey),
+    checksums: config.checksums,
     parallelFiles: config.parallelFiles,
     connectionsPerHost: config.connectionsPerHost,
   }

@@ -30,6 +30,7 @@ export const settings = {
   shutdownGraceMs: { env: 'APUBI_SHUTDOWN_GRACE_MS', schema: z.coerce.number().int().min(0).default(25_000), help: 'On SIGTERM, how long running transfers may finish before they are released, ms' },
   retentionDays: { env: 'APUBI_RETENTION_DAYS', schema: z.coerce.number().positive().default(7), help: 'Days a finished task stays queryable' },
   maxBodyBytes: { env: 'APUBI_MAX_BODY_BYTES', schema: positiveInt.default(1 << 20), help: 'Largest SOAP request body, bytes' },
+  checksums: { env: 'APUBI_CHECKSUMS', schema: z.preprocess((v) => (typeof v === 'string' ? v.split(',').map((a) => a.trim()).filter(Boolean) : v), z.array(z.enum(['md5', 'sha256']))).default(['md5', 'sha256']), help: 'Digests computed while streaming and checked where the destination reports them: md5,sha256, one of them, or empty for size only' },
   caFile: { env: 'APUBI_CA_FILE', schema: z.string().optional(), help: 'PEM file of CA certificates trusted for FTPS, HTTPS and S3, besides the system ones' },
   sshKnownHosts: { env: 'APUBI_SSH_KNOWN_HOSTS', schema: z.string().optional(), help: 'OpenSSH known_hosts file of the SFTP servers we trust (default: <data dir>/known_hosts)' },
   sshHostKeyPolicy: { env: 'APUBI_SSH_HOST_KEY_POLICY', schema: z.enum(['strict', 'accept-new']).default('strict'), help: 'strict: refuse an SFTP host not in known_hosts; accept-new: trust a first-seen host key, record it, log a warning' },

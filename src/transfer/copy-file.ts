@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
-import type { Backend } from '../backends/index.js'
+import type { Backend, HashAlgorithm } from '../backends/index.js'
 import { asPublishError, isPublishError, PublishError, type Code } from '../errors.js'
 import { DigestStream, type Digests } from './digest.js'
 import type { Job, PublishedFile } from './job.js'
@@ -20,12 +20,12 @@ export interface FileCopy {
 const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN'])
 
 /**
- * Copies one file: to a temporary name (unless the destination writes objects whole), hashing MD5
- * and SHA-256 on the way, checking the size and, where the storage can tell, the digest, then
+ * Copies one file: to a temporary name (unless the destination writes objects whole), computing
+ * the `checksums` on the way, checking the size and, where the storage can tell, the digest, then
  * renaming it into place. Where the destination can append, a temporary file left by an
  * interrupted attempt is continued from its end rather than written again.
  */
-export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter): Promise<void> {
+export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<void> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
   const { signal } = job
   if (await publishedEarlier(copy, job)) {
@@ -36,7 +36,7 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   const temporary = inPlace ? targetPath : temporaryName(targetPath, job.taskId)
   const resumable = to.features.append && !inPlace
   const offset = resumable ? await resumeOffset(to, temporary, size, signal) : 0
-  const digest = new DigestStream()
+  const digest = checksums.length > 0 ? new DigestStream(checksums) : undefined
   const counter = progress.counter()
   try {
     // Resuming, the bytes already written are read back only to be hashed; the rest comes from the source.
@@ -45,14 +45,15 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
         ? await from.read(sourcePath, signal)
         : Readable.from(concat(() => to.read(temporary, signal), () => from.read(sourcePath, signal, offset)), { objectMode: false })
     // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there.
-    const body = pipeline(bytes, digest, new SkipBytes(offset), counter, () => {})
+    const body = digest ? pipeline(bytes, digest, new SkipBytes(offset), counter, () => {}) : pipeline(bytes, new SkipBytes(offset), counter, () => {})
     progress.add(offset)
     await to.write(temporary, body, signal, { append: resumable })
     const written = (await to.stat(temporary, signal)).size
-    if (written !== size || digest.bytes !== size) {
-      throw new PublishError('ERR_VERIFY', `${rel}: ${written} bytes written, ${digest.bytes} read, ${size} expected`)
+    const read = offset + counter.bytes
+    if (written !== size || read !== size) {
+      throw new PublishError('ERR_VERIFY', `${rel}: ${written} bytes written, ${read} read, ${size} expected`)
     }
-    const digests = await digest.digests
+    const digests = (await digest?.digests) ?? {}
     const verifiedBy = await verify(to, temporary, digests, rel, signal)
     if (!inPlace) await to.rename(temporary, targetPath, signal)
     job.onFile?.({ rel, size, ...digests, verifiedBy, resumedFrom: offset })
@@ -60,7 +61,7 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   } catch (e) {
     counter.rollback()
     progress.add(-offset)
-    digest.destroy()
+    digest?.destroy()
     const keep = resumable && RESUMABLE_AFTER.has(asPublishError(e).code) && !job.lastAttempt
     if (!inPlace && !keep) await to.remove(temporary, AbortSignal.timeout(10_000)).catch(() => {})
     throw e
@@ -103,7 +104,7 @@ async function verify(to: Backend, path: string, digests: Digests, rel: string, 
   if (!to.hash) return 'size'
   for (const algorithm of ['sha256', 'md5'] as const) {
     const reported = await to.hash(path, algorithm, signal)
-    if (reported === undefined) continue
+    if (reported === undefined || digests[algorithm] === undefined) continue
     if (reported !== digests[algorithm]) {
       throw new PublishError('ERR_VERIFY', `${rel}: the destination reports ${algorithm} ${reported}, we sent ${digests[algorithm]}`)
     }

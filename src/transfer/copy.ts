@@ -28,7 +28,7 @@ export async function publish(source: Location, destination: Location, job: Job,
       if (root.type === 'file') {
         const target = destination.isDirectory ? posix.join(destination.path, name) : destination.path
         const progress = new ProgressCounter(job, root.size, 1)
-        await copyFile({ from, sourcePath: source.path, size: root.size, to, targetPath: target, rel: name }, job, progress)
+        await copyFile({ from, sourcePath: source.path, size: root.size, to, targetPath: target, rel: name }, job, progress, options.checksums)
         return { directory: false, name }
       }
       const { files, dirs } = await walk(from, source.path, job.signal)
@@ -36,7 +36,7 @@ export async function publish(source: Location, destination: Location, job: Job,
       await to.mkdir(destination.path, job.signal)
       for (const dir of dirs) await to.mkdir(posix.join(destination.path, dir), job.signal)
       await forEachLimited(files, lanesFor(options), job.signal, ({ rel, size }) =>
-        copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel }, job, progress),
+        copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel }, job, progress, options.checksums),
       )
       return { directory: true, name }
     }),
@@ -61,6 +61,6 @@ async function publishPackage(from: Backend, files: Array<{ rel: string; path: s
   const progress = new ProgressCounter(job, [...sizes.values()].reduce((sum, size) => sum + size, 0), files.length)
   await to.mkdir(targetDir, job.signal)
   await forEachLimited(files, lanesFor(options), job.signal, ({ rel, path }) =>
-    copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel }, job, progress),
+    copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel }, job, progress, options.checksums),
   )
 }

@@ -1,11 +1,10 @@
 import { Transform, type TransformCallback } from 'node:stream'
 import { Worker } from 'node:worker_threads'
 
-export interface Digests {
-  /** Lower-case hex. */
-  readonly md5: string
-  readonly sha256: string
-}
+import type { HashAlgorithm } from '../backends/index.js'
+
+/** Lower-case hex digests, for the algorithms asked for. */
+export type Digests = Partial<Record<HashAlgorithm, string>>
 
 // MD5 and SHA-256 together run at about 600 MB/s on one core: inline, they would cap a copy below what
 // loopback FTP reaches. A worker thread hashes on the other core while this one moves the bytes.
@@ -13,24 +12,24 @@ const workerSource = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
 const open = new Map()
-parentPort.on('message', ({ id, chunk, end }) => {
+parentPort.on('message', ({ id, algorithms, chunk, end }) => {
   let hashes = open.get(id)
-  if (!hashes) open.set(id, (hashes = [createHash('md5'), createHash('sha256')]))
+  if (!hashes) open.set(id, (hashes = algorithms.map((a) => [a, createHash(a)])))
   if (chunk) {
-    for (const hash of hashes) hash.update(chunk)
+    for (const [, hash] of hashes) hash.update(chunk)
     parentPort.postMessage({ id, acked: chunk.length })
   }
   if (end) {
     open.delete(id)
-    parentPort.postMessage({ id, md5: hashes[0].digest('hex'), sha256: hashes[1].digest('hex') })
+    parentPort.postMessage({ id, digests: Object.fromEntries(hashes.map(([a, hash]) => [a, hash.digest('hex')])) })
   }
 })
 `
 
 /** Bytes a stream may have in flight to the hashing thread before it waits: memory stays bounded. */
-const IN_FLIGHT_BYTES = 8 << 20
+const IN_FLIGHT_BYTES = 2 << 20
 
-type Listener = (message: { acked?: number; md5?: string; sha256?: string; error?: string }) => void
+type Listener = (message: { acked?: number; digests?: Digests; error?: string }) => void
 
 /** One hashing thread for the process, started on first use and never keeping the process alive. */
 class DigestThread {
@@ -38,14 +37,14 @@ class DigestThread {
   private readonly listeners = new Map<number, Listener>()
   private nextId = 0
 
-  open(listener: Listener): { id: number; post: (chunk: Buffer | undefined, end: boolean) => void; close: () => void } {
+  open(algorithms: readonly HashAlgorithm[], listener: Listener): { id: number; post: (chunk: Buffer | undefined, end: boolean) => void; close: () => void } {
     const worker = this.start()
     const id = this.nextId++
     this.listeners.set(id, listener)
     if (this.listeners.size === 1) worker.ref()
     return {
       id,
-      post: (chunk, end) => worker.postMessage({ id, chunk, end }),
+      post: (chunk, end) => worker.postMessage({ id, algorithms, chunk, end }),
       close: () => {
         this.listeners.delete(id)
         if (this.listeners.size === 0) worker.unref()
@@ -73,8 +72,8 @@ class DigestThread {
 const thread = new DigestThread()
 
 /**
- * A pass-through stream that computes MD5 and SHA-256 of everything that flows through it, in a
- * worker thread. `digests` resolves once the stream has ended.
+ * A pass-through stream that computes digests (MD5, SHA-256) of everything that flows through it,
+ * in a worker thread. `digests` resolves once the stream has ended.
  */
 export class DigestStream extends Transform {
   bytes = 0
@@ -83,13 +82,13 @@ export class DigestStream extends Transform {
   private waiting: (() => void) | undefined
   private readonly channel: ReturnType<DigestThread['open']>
 
-  constructor() {
+  constructor(algorithms: readonly HashAlgorithm[]) {
     super()
     let resolve!: (d: Digests) => void
     let reject!: (e: Error) => void
     this.digests = new Promise((res, rej) => ((resolve = res), (reject = rej)))
     this.digests.catch(() => {}) // a destroyed stream's digests are never awaited
-    this.channel = thread.open((message) => {
+    this.channel = thread.open(algorithms, (message) => {
       if (message.acked !== undefined) {
         this.inFlight -= message.acked
         if (this.inFlight <= IN_FLIGHT_BYTES && this.waiting) {
@@ -101,7 +100,7 @@ export class DigestStream extends Transform {
       }
       this.channel.close()
       if (message.error !== undefined) reject(new Error(`hashing failed: ${message.error}`))
-      else resolve({ md5: message.md5 ?? '', sha256: message.sha256 ?? '' })
+      else resolve(message.digests ?? {})
     })
   }
 

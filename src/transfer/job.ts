@@ -1,4 +1,4 @@
-import { openBackend, type Backend, type BackendContext, type Endpoint } from '../backends/index.js'
+import { openBackend, type Backend, type BackendContext, type Endpoint, type HashAlgorithm } from '../backends/index.js'
 
 /** How far a transfer is; reported while it runs. */
 export interface Progress {
@@ -12,9 +12,9 @@ export interface Progress {
 export interface PublishedFile {
   readonly rel: string
   readonly size: number
-  /** Lower-case hex digests of the bytes read from the source. */
-  readonly md5: string
-  readonly sha256: string
+  /** Lower-case hex digests of the bytes read from the source (those APUBI_CHECKSUMS asks for). */
+  readonly md5?: string
+  readonly sha256?: string
   /** The strongest check the destination could confirm. */
   readonly verifiedBy: 'size' | 'md5' | 'sha256'
   /** Bytes an interrupted attempt had written, which this one continued from (0: written whole). */
@@ -40,6 +40,8 @@ export interface TransferOptions {
   readonly backends: BackendContext
   /** Completes an endpoint with the credentials the server holds for its host. */
   readonly credentials: (endpoint: Endpoint) => Endpoint
+  /** Digests computed while streaming; empty: none, the size alone is checked. */
+  readonly checksums: readonly HashAlgorithm[]
   /** Files of one directory in flight at once. */
   readonly parallelFiles: number
   readonly connectionsPerHost: number

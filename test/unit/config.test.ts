@@ -57,6 +57,7 @@ describe('loadConfig', () => {
         shutdownGraceMs: 25_000,
         retentionDays: 7,
         maxBodyBytes: 1 << 20,
+        checksums: ['md5', 'sha256'],
         sshHostKeyPolicy: 'strict',
         s3Buckets: {},
         credentials: [],

@@ -13,7 +13,7 @@ const expected = (data: Buffer) => ({
 it('hashes MD5 and SHA-256 of what flows through, passing the bytes on unchanged', async () => {
   const data = randomBytes(5 * 1024 * 1024 + 3)
   const out: Buffer[] = []
-  const digest = new DigestStream()
+  const digest = new DigestStream(['md5', 'sha256'])
   await pipeline(Readable.from([data.subarray(0, 1000), data.subarray(1000)]), digest, new Writable({ write: (c, _, next) => (out.push(c), next()) }))
   assert.deepEqual(Buffer.concat(out), data)
   assert.equal(digest.bytes, data.length)
@@ -24,7 +24,7 @@ it('keeps several streams apart, and hashes an empty one', async () => {
   const inputs = [Buffer.alloc(0), randomBytes(10), randomBytes(70_000)]
   const results = await Promise.all(
     inputs.map(async (data) => {
-      const digest = new DigestStream()
+      const digest = new DigestStream(['md5', 'sha256'])
       await pipeline(Readable.from(data.length ? [data] : []), digest, new Writable({ write: (_c, _e, next) => next() }))
       return digest.digests
     }),
@@ -34,7 +34,7 @@ it('keeps several streams apart, and hashes an empty one', async () => {
 
 it('holds back a fast producer instead of queueing the whole file for the hashing thread', async () => {
   // 64 MiB through a sink that never reads: what the digest accepts stays near its in-flight bound.
-  const digest = new DigestStream()
+  const digest = new DigestStream(['md5', 'sha256'])
   let produced = 0
   const source = new Readable({
     read() {

@@ -100,11 +100,13 @@ class SqliteTaskStore implements TaskStore {
   }
 
   async recordFile(claimed: Claimed, file: PublishedFile, now: number): Promise<boolean> {
-    return this.statements.recordFile.run({ id: claimed.task.id, token: claimed.token, ...file, now }).changes === 1
+    const digests = { md5: file.md5 ?? null, sha256: file.sha256 ?? null }
+    return this.statements.recordFile.run({ id: claimed.task.id, token: claimed.token, ...file, ...digests, now }).changes === 1
   }
 
   async files(id: string): Promise<PublishedFile[]> {
-    return this.statements.filesOfTask.all(id) as PublishedFile[]
+    const rows = this.statements.filesOfTask.all(id) as Array<PublishedFile & { md5: string | null; sha256: string | null }>
+    return rows.map(({ md5, sha256, ...file }) => ({ ...file, ...(md5 !== null && { md5 }), ...(sha256 !== null && { sha256 }) }))
   }
 
   async finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean> {
