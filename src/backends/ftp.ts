@@ -1,12 +1,11 @@
-import { isIP } from 'node:net'
 import { posix } from 'node:path'
 import { PassThrough, type Readable } from 'node:stream'
-import { rootCertificates, type ConnectionOptions } from 'node:tls'
-import { Client, FTPError } from 'basic-ftp'
+import { FTPError } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { connect, isCertificateError, origin, TlsRefusedError } from './ftp-connect.js'
 import { hashOf } from './ftp-hash.js'
-import { childEntry, afterHandshake, entryOf, forwardInto, keepTlsDataSocketsOpen, renameReplacing, type Connection } from './ftp-protocol.js'
+import { afterHandshake, childEntry, entryOf, forwardInto, renameReplacing, type Connection } from './ftp-protocol.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, Features, HashAlgorithm, WriteOptions } from './types.js'
 
 /**
@@ -20,8 +19,8 @@ import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, Features
  * Transfers are passive, EPSV first and PASV where EPSV is refused, data sent to the control host.
  * No NOOP keeps the control connection alive during a long transfer: basic-ftp stops its control
  * timeout while data flows, servers do not count a transfer as idle time (vsftpd's
- * idle_session_timeout does not fire mid-upload), and a NOOP sent mid-transfer would have its reply
- * interleaved with the transfer's own, which servers handle differently or not at all.
+ * idle_session_timeout does not fire mid-upload: test/backends/ftps-extras.test.ts), and a NOOP
+ * sent mid-transfer gets its reply mixed with the transfer's own, or is not read until the end.
  */
 export const createFtpBackend: BackendFactory = (endpoint, context) => new FtpBackend(endpoint, context)
 
@@ -31,67 +30,6 @@ type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkd
 const MAX_IDLE_CONNECTIONS = 4
 // Bounds what a download buffers ahead of a slow consumer; beyond it TCP backpressure holds the server.
 const READ_BUFFER_BYTES = 1 << 20
-
-function origin(endpoint: Endpoint): string {
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
-  return `${endpoint.scheme}://${host}:${endpoint.port}`
-}
-
-/**
- * What TLS checks, for the control connection and (basic-ftp reuses these) every data connection.
- * `host` must be set: without it a data connection would check the certificate against "localhost".
- */
-function tlsOptions(endpoint: Endpoint, context: BackendContext): ConnectionOptions {
-  return {
-    host: endpoint.host,
-    ...(isIP(endpoint.host) === 0 && { servername: endpoint.host }),
-    // `ca` replaces Node's bundle rather than adding to it, so the bundle goes in too.
-    ...(context.tlsCa && { ca: [...rootCertificates, context.tlsCa] }),
-  }
-}
-
-/** The server answered AUTH TLS with a refusal: it offers no TLS, and the URL demands it. */
-class TlsRefusedError extends Error {
-  override name = 'TlsRefusedError'
-}
-
-/** Connects, with TLS as the scheme says, and logs in: basic-ftp's `access`, with AUTH TLS told apart. */
-async function login(client: Client, endpoint: Endpoint, context: BackendContext): Promise<void> {
-  const { scheme, host, port } = endpoint
-  if (scheme === 'ftps') await client.connectImplicitTLS(host, port, tlsOptions(endpoint, context))
-  else await client.connect(host, port)
-  if (scheme === 'ftpes') {
-    await client.useTLS(tlsOptions(endpoint, context)).catch((e: unknown) => {
-      throw e instanceof FTPError ? new TlsRefusedError(`the server refuses TLS: ${e.message}`, { cause: e }) : e
-    })
-  }
-  // Before USER, so that a name or password in UTF-8 arrives as such where the server allows it.
-  await client.sendIgnoringError('OPTS UTF8 ON')
-  await client.login(endpoint.user, endpoint.password)
-  // Binary mode, and with TLS "PBSZ 0" and "PROT P": data connections are encrypted too.
-  await client.useDefaultSettings()
-  keepTlsDataSocketsOpen(client.ftp)
-}
-
-/** Opens a control connection in a free host slot, logs in and learns the login directory. */
-async function connect(endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<Connection> {
-  const release = await context.hosts.acquire(origin(endpoint), signal)
-  const client = new Client(context.timeoutMs)
-  // basic-ftp cannot cancel a command: closing the client is what stops it.
-  const stop = (): void => client.close()
-  signal.addEventListener('abort', stop, { once: true })
-  try {
-    await login(client, endpoint, context)
-    const features = new Map([...(await client.features())].map(([name, value]) => [name.toUpperCase(), value]))
-    return { client, release, home: await client.pwd(), mlst: features.has('MLST'), features }
-  } catch (e) {
-    client.close()
-    release()
-    throw e
-  } finally {
-    signal.removeEventListener('abort', stop)
-  }
-}
 
 const replyCodes: Readonly<Record<number, Code>> = {
   421: 'ERR_TRANSFER', // service closing the connection
@@ -111,31 +49,6 @@ const errnoCodes: Readonly<Record<string, Code>> = {
   ECONNRESET: 'ERR_TRANSFER',
   EPIPE: 'ERR_TRANSFER',
   ETIMEDOUT: 'ERR_TRANSFER',
-}
-
-// OpenSSL's verdicts on a certificate (Node puts them in `code`), and Node's own for a name mismatch.
-const certificateErrors: ReadonlySet<string> = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'INVALID_CA',
-  'INVALID_PURPOSE',
-  'PATH_LENGTH_EXCEEDED',
-  'HOSTNAME_MISMATCH',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-])
-
-/** The server's TLS certificate is not one we trust for its name. */
-function isCertificateError(e: unknown): boolean {
-  return certificateErrors.has((e as NodeJS.ErrnoException | undefined)?.code ?? '')
 }
 
 /** Our code for a basic-ftp failure. `connecting`: it happened before the login completed. */

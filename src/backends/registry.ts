@@ -3,6 +3,7 @@ import { createFileBackend } from './file.js'
 import { createFtpBackend } from './ftp.js'
 import { createHttpBackend } from './http.js'
 import { createS3Backend } from './s3.js'
+import { createSftpBackend } from './sftp.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Scheme } from './types.js'
 
 /** Which factory serves each scheme. A scheme not listed here is refused at request time. */
@@ -14,6 +15,7 @@ const backendFactories: Partial<Record<Scheme, BackendFactory>> = {
   http: createHttpBackend,
   https: createHttpBackend,
   s3: createS3Backend,
+  sftp: createSftpBackend,
 }
 
 /** Whether a backend serves `scheme` (lower case, without the colon). */

@@ -4,7 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from 'ssh2'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
-import { call, closeSession, SftpReader, SftpWriter, sftpStatus, STATUS, type Session } from './sftp-protocol.js'
+import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './sftp-protocol.js'
 import { hostKeyCheck } from './ssh-known-hosts.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
 
@@ -18,7 +18,7 @@ import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOpt
  */
 export const createSftpBackend: BackendFactory = (endpoint, context) => new SftpBackend(endpoint, context)
 
-type Operation = 'connect' | 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir'
+type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkdir'
 
 // Idle sessions keep their host slots; more than a few only starve other tasks on that host.
 const MAX_IDLE_SESSIONS = 4
@@ -51,13 +51,20 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   const client = new Client()
   // ssh2 throws an 'error' nobody listens to; the handlers below see each error that matters.
   client.on('error', () => {})
+  // ssh2 may still finish a login or open the SFTP channel from data that arrived just before a
+  // destroy: only this flag tells that such a session is dead.
+  let gone = false
+  client.once('close', () => (gone = true))
   const stop = (): void => {
     client.destroy()
   }
   signal.addEventListener('abort', stop, { once: true })
   try {
-    await login(client, endpoint, context)
+    // Aborted while we waited for the slot: destroying a client that has not connected yet stops nothing.
+    signal.throwIfAborted()
+    await login(client, endpoint, context, signal)
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
+    if (gone || signal.aborted) throw new Error('connection closed while the SFTP session opened')
     const session: Session = { client, sftp, release, closed: false, posixRename: true, pending: new Set() }
     let lastError: Error | undefined
     client.on('error', (e) => (lastError = e))
@@ -75,13 +82,14 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   }
 }
 
-/** Resolves once logged in; a refused host key or login rejects with LoginRefused. */
-async function login(client: Client, endpoint: Endpoint, context: BackendContext): Promise<void> {
+/** Resolves once logged in; a refused host key or login rejects with LoginRefused. Aborting `signal` destroys `client`. */
+async function login(client: Client, endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<void> {
   const { user, password, privateKey } = endpoint
   if (!user) throw new LoginRefused('no user name: give one in the URL or in the per-host credentials')
   const hostKeys = await hostKeyCheck(context.ssh, endpoint.host, endpoint.port).catch((e: unknown) => {
     throw new LoginRefused(`the host key cannot be checked: ${(e as Error).message}`, { cause: e })
   })
+  signal.throwIfAborted() // from here on, aborting destroys a connecting client
   let refusal: string | undefined
   await new Promise<void>((resolve, reject) => {
     client.once('ready', resolve)
@@ -199,6 +207,7 @@ class SftpBackend implements Backend {
     )
     const abort = (): void => closeSession(session, new Error('aborted'))
     signal.addEventListener('abort', abort, { once: true })
+    if (signal.aborted) abort() // between `use` and here: the stream fails at its first read
     const translate = (e: unknown): PublishError => this.translate(e, 'read', remote, signal)
     return new SftpReader(session, handle, offset, translate, () => {
       signal.removeEventListener('abort', abort)
@@ -392,7 +401,7 @@ class SftpBackend implements Backend {
     const code = codeFor(e, connecting)
     let why = e instanceof Error ? e.message : String(e)
     if (op === 'write' && sftpStatus(e) === STATUS.FAILURE) why += ' (the server gives no reason: often a full disk or quota)'
-    return this.fail(code, connecting && code === 'ERR_AUTH' ? 'connect' : op, remote, why, e)
+    return this.fail(code, op, remote, why, e)
   }
 
   /** An error naming the operation, the URL without credentials, and why; the password never shows. */
@@ -401,48 +410,5 @@ class SftpBackend implements Backend {
     const reason = password ? why.split(password).join(REDACTED) : why
     const urlPath = remote.startsWith('/') ? remote.slice(1) : `~/${remote === '.' ? '' : remote}`
     return new PublishError(code, `${op} ${origin(this.endpoint)}/${urlPath}: ${reason}`, { cause })
-  }
-}
-
-function entryOf(path: string, stats: Stats): Entry {
-  return stats.isDirectory() ? { path, type: 'directory', size: 0 } : { path, type: 'file', size: stats.size }
-}
-
-function statOf(s: Session, remote: string): Promise<Stats> {
-  return call<Stats>(s, (cb) => s.sftp.stat(remote, cb))
-}
-
-/** A catch handler turning "no such file" into `value`; any other error passes. */
-function ifMissing<T>(value: T): (e: unknown) => T {
-  return (e) => {
-    if (sftpStatus(e) === STATUS.NO_SUCH_FILE) return value
-    throw e
-  }
-}
-
-/**
- * posix-rename@openssh.com where offered: it replaces `to` in one step. Plain SSH_FXP_RENAME refuses
- * an existing target (draft-ietf-secsh-filexfer-02 §6.5): then the target is removed and the rename
- * tried once more.
- */
-async function renameReplacing(s: Session, from: string, to: string): Promise<void> {
-  if (s.posixRename) {
-    try {
-      return await call(s, (cb) => s.sftp.ext_openssh_rename(from, to, cb))
-    } catch (e) {
-      // ssh2 throws, without a status, for an extension the server did not announce.
-      const status = sftpStatus(e)
-      if (s.closed || (status !== undefined && status !== STATUS.OP_UNSUPPORTED)) throw e
-      s.posixRename = false
-    }
-  }
-  try {
-    await call(s, (cb) => s.sftp.rename(from, to, cb))
-  } catch (e) {
-    if (sftpStatus(e) !== STATUS.FAILURE) throw e // NO_SUCH_FILE: `from` is missing, `to` stays untouched
-    await call(s, (cb) => s.sftp.unlink(to, cb)).catch(() => {
-      throw e // nothing to replace: the rename failed for another reason
-    })
-    await call(s, (cb) => s.sftp.rename(from, to, cb))
   }
 }

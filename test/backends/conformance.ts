@@ -274,6 +274,29 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       if (t.network) assert.equal(slots.stats.peak, HOST_LIMIT)
     }, { writes: false })
 
+    test('read from an offset gives the rest of the file', async (t, dir, tc) => {
+      // What resuming needs of a source (the rest of it) and of a destination (its part, hashed again).
+      if (!t.backend.features.append) return tc.skip('the backend cannot resume: no append')
+      const size = MiB + 5
+      const path = `${dir}/file.bin`
+      await put(t, path, generated(size))
+      for (const offset of [0, 1, CHUNK_BYTES + 3, size - 1, size]) {
+        assert.equal(await sha256(await t.backend.read(path, never, offset)), await sha256(slice(size, offset)), `from ${offset}`)
+      }
+    }, { writes: false })
+
+    test('an append creates a missing file, and a second one continues it to the whole file', async ({ backend }, dir, tc) => {
+      if (!backend.features.append) return tc.skip('the backend cannot append')
+      const size = MiB + 7
+      const cut = CHUNK_BYTES + 11
+      const path = `${dir}/resumed.bin`
+      await backend.write(path, slice(size, 0, cut), never, { append: true })
+      assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size: cut })
+      await backend.write(path, slice(size, cut), never, { append: true })
+      assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size })
+      assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
+    })
+
     test('close frees every host slot', async ({ backend, network }, _dir, tc) => {
       if (!network) return tc.skip('the backend holds no connections')
       await backend.close()
@@ -313,6 +336,22 @@ function* chunks(size: number): Generator<Buffer> {
     if (chunk.length >= 4) chunk.writeUInt32BE(index, 0)
     yield chunk
   }
+}
+
+/** Bytes `start` up to `end` of `generated(size)`. */
+function slice(size: number, start: number, end = size): Readable {
+  return Readable.from(
+    (function* () {
+      let offset = 0
+      for (const chunk of chunks(size)) {
+        const from = Math.max(start - offset, 0)
+        const to = Math.min(end - offset, chunk.length)
+        if (from < to) yield chunk.subarray(from, to)
+        offset += chunk.length
+      }
+    })(),
+    { objectMode: false },
+  )
 }
 
 /** Bytes, then an error: a source that dies mid-transfer. */

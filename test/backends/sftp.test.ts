@@ -1,8 +1,10 @@
 import assert from 'node:assert/strict'
 import { spawnSync } from 'node:child_process'
 import { createHmac, randomBytes } from 'node:crypto'
+import { once } from 'node:events'
 import { chmod, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
+import { createServer, type AddressInfo, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { Readable } from 'node:stream'
 import { after, before, describe, it, type TestContext } from 'node:test'
@@ -63,10 +65,10 @@ backendConformance('sftp (openssh)', async (context) => {
 describe('sftp: host keys, logins, paths', () => {
   let setup: Awaited<ReturnType<typeof setUp>>
   const backends: Backend[] = []
-  const open = (endpoint: Endpoint, ssh: Partial<SshOptions> = {}): Backend => {
+  const open = (endpoint: Endpoint, ssh: Partial<SshOptions> = {}, timeoutMs = 4_000): Backend => {
     const context: BackendContext = {
       hosts: createHostLimiter(2),
-      timeoutMs: 4_000,
+      timeoutMs,
       ssh: { knownHostsFile: setup!.knownHosts, hostKeyPolicy: 'strict', ...ssh },
       s3: { region: 'us-east-1', buckets: {} },
     }
@@ -84,7 +86,7 @@ describe('sftp: host keys, logins, paths', () => {
     })
   /** A test that needs the server; skipped, loudly, without sshd. */
   const test = (title: string, body: (s: NonNullable<typeof setup>, t: TestContext) => Promise<void>) =>
-    it(title, async (t) => {
+    it(title, { timeout: 30_000 }, async (t) => {
       if (!setup) return t.skip(SSHD_MISSING)
       await body(setup, t)
     })
@@ -142,7 +144,7 @@ describe('sftp: host keys, logins, paths', () => {
 
   test('a wrong password is ERR_AUTH without the password in the message', async ({ endpoint }) => {
     const { privateKey: _key, ...withoutKey } = endpoint
-    await rejectsWith(open({ ...withoutKey, password: WRONG_PASSWORD }).stat('/', never), 'ERR_AUTH', /^connect sftp:\/\/127\.0\.0\.1:\d+\/: login refused for user /, WRONG_PASSWORD)
+    await rejectsWith(open({ ...withoutKey, password: WRONG_PASSWORD }).stat('/', never), 'ERR_AUTH', /^stat sftp:\/\/127\.0\.0\.1:\d+\/: login refused for user /, WRONG_PASSWORD)
   })
 
   test('a key the server does not know is ERR_AUTH without key material in the message', async ({ endpoint, dir }) => {
@@ -163,6 +165,19 @@ describe('sftp: host keys, logins, paths', () => {
 
   test('a port nobody listens on is ERR_UNREACHABLE', async ({ endpoint }) => {
     await rejectsWith(open({ ...endpoint, port: await freePort() }).stat('/', never), 'ERR_UNREACHABLE', /ECONNREFUSED/)
+  })
+
+  test('a server that accepts but never greets is ERR_UNREACHABLE after the timeout', async ({ endpoint }) => {
+    const sockets = new Set<Socket>()
+    const silent = createServer((socket) => sockets.add(socket)).listen(0, '127.0.0.1')
+    await once(silent, 'listening')
+    try {
+      const { port } = silent.address() as AddressInfo
+      await rejectsWith(open({ ...endpoint, port }, {}, 300).stat('/', never), 'ERR_UNREACHABLE', /Timed out while waiting for handshake/)
+    } finally {
+      for (const socket of sockets) socket.destroy()
+      silent.close()
+    }
   })
 
   test('~/ paths are relative to the login directory, other paths start at /', async ({ endpoint, server }) => {
@@ -190,6 +205,23 @@ describe('sftp: host keys, logins, paths', () => {
     const backend = open(endpoint)
     await backend.write(`${server.root}/fresh/appended.txt`, Readable.from([Buffer.from('new')]), never, { append: true })
     assert.equal(await readFile(join(server.root, 'fresh/appended.txt'), 'utf8'), 'new')
+  })
+
+  test('a connection lost mid-write is ERR_TRANSFER, and nothing is left at the path', async ({ endpoint, server }) => {
+    const backend = open(endpoint)
+    const path = `${server.root}/lost/file.bin`
+    let sent = 0
+    const body = Readable.from(
+      (async function* () {
+        for (;;) {
+          if ((sent += 1) === 20) server.dropConnections()
+          yield randomBytes(256 * 1024)
+          await new Promise((resolve) => setTimeout(resolve, 5))
+        }
+      })(),
+    )
+    await rejectsWith(backend.write(path, body, never), 'ERR_TRANSFER', /^write sftp:.*connection lost/)
+    await assert.rejects(readFile(join(server.root, 'lost/file.bin')), { code: 'ENOENT' })
   })
 
   test('an abort during a read ends the stream with ERR_SHUTDOWN', async ({ endpoint, server }) => {

@@ -230,8 +230,11 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)))
   const exited = once(child, 'exit')
   const stop = (): void => {
+    process.off('exit', stop)
     if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM')
   }
+  // Detached, it would outlive a test process that ends without closing it.
+  process.once('exit', stop)
   try {
     await waitForPort(port, () => child.exitCode !== null)
   } catch (e) {

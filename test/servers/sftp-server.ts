@@ -22,6 +22,8 @@ export interface SftpServer {
   readonly knownHostsLine: string
   /** `sftp://127.0.0.1:<port>/<root>/<path>`, an absolute path with each segment percent-encoded, no credentials. */
   url(path: string): string
+  /** Kills the per-connection sshd processes: every client sees its connection drop. The server stays up. */
+  dropConnections(): void
   close(): Promise<void>
 }
 
@@ -92,6 +94,10 @@ export async function startSshd(root: string): Promise<SftpServer | undefined> {
     root,
     knownHostsLine: `[${HOST}]:${port} ${publicKey[0]} ${publicKey[1]}`,
     url: (path) => `sftp://${HOST}:${port}${`${root}/${path}`.split('/').map(encodeURIComponent).join('/')}`,
+    dropConnections: () => {
+      // Each connection is a privileged monitor and its unprivileged child; both hold the socket.
+      for (const pid of descendants(child.pid!)) process.kill(pid, 'SIGKILL')
+    },
     close: async () => {
       if (child.exitCode === null) child.kill()
       await exited
@@ -116,8 +122,9 @@ function sshdConfig(o: { dir: string; hostKey: string; root: string; user: strin
     'ListenAddress 127.0.0.1',
     `HostKey ${o.hostKey}`,
     'PidFile none',
-    // Without PAM, sshd checks the password against /etc/shadow itself: no PAM stack to configure.
-    'UsePAM no',
+    // As root, without PAM: sshd checks the password against /etc/shadow itself. Not as root: sshd
+    // cannot read /etc/shadow and takes the account for locked unless PAM's account check decides.
+    `UsePAM ${o.password ? 'no' : 'yes'}`,
     `PasswordAuthentication ${o.password ? 'yes' : 'no'}`,
     'KbdInteractiveAuthentication no',
     'PubkeyAuthentication yes',
@@ -164,6 +171,15 @@ async function ensureTestUser(): Promise<string> {
     if (attempt === 10) throw new Error(`chpasswd for ${TEST_USER} failed: ${set.stderr}`)
     await sleep(100 * attempt)
   }
+}
+
+/** The processes below `pid`, children before their own children. */
+function descendants(pid: number): number[] {
+  const children = spawnSync('ps', ['-o', 'pid=', '--ppid', String(pid)], { encoding: 'utf8' })
+    .stdout.split('\n')
+    .map(Number)
+    .filter((n) => n > 0)
+  return children.flatMap((c) => [c, ...descendants(c)])
 }
 
 function idsOf(user: string): { uid: number; gid: number } {

@@ -1,0 +1,76 @@
+// rclone (Debian package `rclone`) as the peer of the transport bench: remotes from environment
+// variables only, one `rclone copy` timed from spawn to exit, its peak RSS sampled while it runs.
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
+
+const RCLONE = 'rclone'
+const SAMPLE_MS = 50
+
+/** A remote as rclone's RCLONE_CONFIG_<NAME>_<OPTION> variables give it: option names as in `rclone help backend <type>`. */
+export interface Remote {
+  readonly name: string
+  readonly type: 'ftp' | 'sftp' | 's3'
+  readonly options: Readonly<Record<string, string>>
+}
+
+export interface RcloneRun {
+  readonly seconds: number
+  /** VmHWM sampled every 50 ms, in MB of 10^6 bytes: the peak to within the last sample. */
+  readonly peakRssMb: number
+}
+
+/** `rclone version`, first line; undefined when rclone is not installed. */
+export function rcloneVersion(): string | undefined {
+  const result = spawnSync(RCLONE, ['version'], { encoding: 'utf8' })
+  return result.status === 0 ? result.stdout.split('\n')[0]!.trim() : undefined
+}
+
+/** A password as rclone's config wants it (`rclone obscure`: reversible, not a secret). */
+export function obscure(password: string): string {
+  const result = spawnSync(RCLONE, ['obscure', '-'], { input: password, encoding: 'utf8' })
+  if (result.status !== 0) throw new Error(`rclone obscure failed: ${result.stderr}`)
+  return result.stdout.trim()
+}
+
+/** The environment that defines `remotes`, with `configFile` as rclone's (empty) config file. */
+export function remotesEnv(remotes: readonly Remote[], configFile: string): Record<string, string> {
+  const env: Record<string, string> = { RCLONE_CONFIG: configFile }
+  for (const { name, type, options } of remotes) {
+    const prefix = `RCLONE_CONFIG_${name.toUpperCase()}_`
+    env[`${prefix}TYPE`] = type
+    for (const [option, value] of Object.entries(options)) env[`${prefix}${option.toUpperCase()}`] = value
+  }
+  return env
+}
+
+/**
+ * `rclone copy <source> <destination> <flags…>`, timed from spawn to exit (start-up included, as our
+ * side's includes a SOAP round trip).
+ * @throws when rclone exits non-zero or logs an ERROR, with the tail of what it printed
+ */
+export async function rcloneCopy(env: Record<string, string>, source: string, destination: string, flags: readonly string[], signal?: AbortSignal): Promise<RcloneRun> {
+  const args = ['copy', source, destination, ...flags]
+  const started = performance.now()
+  const child = spawn(RCLONE, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'ignore', 'pipe'], ...(signal && { signal }) })
+  let log = ''
+  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-8000)))
+  let peakKib = 0
+  const sample = () => {
+    try {
+      const kib = /^VmHWM:\s+(\d+) kB$/m.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))?.[1]
+      if (kib !== undefined) peakKib = Math.max(peakKib, Number(kib))
+    } catch {
+      // It exited meanwhile.
+    }
+  }
+  const sampler = setInterval(sample, SAMPLE_MS)
+  const [code, signalName] = await new Promise<[number | null, NodeJS.Signals | null]>((resolve, reject) => {
+    child.once('error', reject)
+    child.once('exit', (c, s) => resolve([c, s]))
+  }).finally(() => clearInterval(sampler))
+  const seconds = (performance.now() - started) / 1000
+  if (code !== 0 || /\bERROR\b/.test(log)) {
+    throw new Error(`rclone ${args.join(' ')} ended ${signalName ?? `with ${code}`}:\n${log.slice(-4000)}`)
+  }
+  return { seconds, peakRssMb: (peakKib * 1024) / 1e6 }
+}
