@@ -173,7 +173,7 @@ const copySource = (bucket: string, key: string): string => `${bucket}/${key.spl
 class S3Backend implements Backend {
   readonly scheme = 's3' as const
   // Objects appear whole when their upload completes: `write` goes to the final key, nothing to rename.
-  readonly features = { atomicRename: false, writable: true, append: false }
+  readonly features = { atomicRename: false, writable: true, append: false, implicitDirectories: true }
   private readonly bucket: string
   private readonly connection: Connection
   /** Downloads and uploads in flight, stopped by `close`. */
@@ -228,6 +228,25 @@ class S3Backend implements Backend {
         throw this.fail('ERR_NOT_FOUND', 'list', dir, 'no such prefix')
       }
       return [...entries.values()]
+    })
+  }
+
+  /** Every object below `dir` from one flat, paged listing: a request per 1,000 keys, not per folder. */
+  async listTree(dir: string, signal: AbortSignal): Promise<Entry[]> {
+    return this.call('list', dir, signal, async () => {
+      const prefix = prefixOf(keyOf(dir))
+      const files: Entry[] = []
+      for (let token: string | undefined, more = true; more; ) {
+        const page = await this.listPage(prefix, signal, { ContinuationToken: token })
+        for (const { Key, Size } of page.Contents ?? []) {
+          const rel = Key?.slice(prefix.length)
+          // Directory markers (keys ending in '/') are not files.
+          if (rel && !rel.endsWith('/')) files.push({ path: childPath(dir, rel), type: 'file', size: Size ?? 0 })
+        }
+        token = page.NextContinuationToken
+        more = Boolean(page.IsTruncated && token)
+      }
+      return files
     })
   }
 

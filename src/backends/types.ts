@@ -40,6 +40,11 @@ export interface Features {
   readonly writable: boolean
   /** `write` accepts `{ append: true }`: an interrupted upload can continue where it stopped. */
   readonly append: boolean
+  /**
+   * Directories exist only through what is under them (object stores): `write` needs none made
+   * first, and the copy makes none, so publishing leaves no marker objects behind.
+   */
+  readonly implicitDirectories?: boolean
 }
 
 export type HashAlgorithm = 'md5' | 'sha256'
@@ -63,6 +68,11 @@ export interface Backend {
   stat(path: string, signal: AbortSignal): Promise<Entry>
   /** The direct children of `dir`. ERR_NOT_FOUND if absent, ERR_NOT_A_DIRECTORY if a file. */
   list(dir: string, signal: AbortSignal): Promise<Entry[]>
+  /**
+   * Optional: every file below `dir`, at any depth, in as few requests as the storage allows (an
+   * object store's flat listing). Absent: callers walk `list` folder by folder.
+   */
+  listTree?(dir: string, signal: AbortSignal): Promise<Entry[]>
   /**
    * A stream of the file's bytes from `offset` (default 0) to the end; the backend's resources are
    * freed when it ends or is destroyed. ERR_NOT_FOUND rejects `read` itself, not the stream.

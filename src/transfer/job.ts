@@ -80,6 +80,11 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, sign
 export async function walk(backend: Backend, dir: string, signal: AbortSignal): Promise<{ files: Array<{ rel: string; size: number }>; dirs: string[] }> {
   const files: Array<{ rel: string; size: number }> = []
   const dirs: string[] = []
+  if (backend.listTree) {
+    const base = dir === '.' ? '' : `${dir}/`
+    for (const entry of await backend.listTree(dir, signal)) files.push({ rel: entry.path.slice(base.length), size: entry.size })
+    return { files, dirs }
+  }
   const visit = async (path: string, rel: string): Promise<void> => {
     for (const entry of await backend.list(path, signal)) {
       const name = entry.path.slice(entry.path.lastIndexOf('/') + 1)
