@@ -20,7 +20,7 @@ export interface KnownHost {
 }
 
 /** Whether a presented host key may be used, and if not, why (a sentence naming the key and the file). */
-export type HostKeyVerdict = { readonly trusted: true; readonly recorded?: boolean } | { readonly trusted: false; readonly reason: string }
+export type HostKeyVerdict = { readonly trusted: true } | { readonly trusted: false; readonly reason: string }
 
 export interface HostKeyCheck {
   /** Host key algorithms to offer, those of the recorded keys first, as `ssh` orders them. */
@@ -92,7 +92,8 @@ function globMatches(pattern: string, name: string): boolean {
 
 /**
  * What the recorded lines say of `key` for `name`. A host with a recorded key of any type counts as
- * known: a key of another type is refused like a changed key, where `ssh` would treat it as new.
+ * known: a key of another type is refused like a changed key, where `ssh` would treat it as new. A
+ * key marked `@revoked` is refused whatever hosts its line names.
  */
 export function judgeHostKey(entries: readonly KnownHost[], name: string, key: Buffer): 'known' | 'unknown' | 'changed' | 'revoked' {
   if (entries.some((e) => e.revoked && e.key.equals(key))) return 'revoked'
@@ -162,7 +163,7 @@ export async function hostKeyCheck(options: SshOptions, host: string, port: numb
           await mkdir(dirname(file), { recursive: true })
           const separator = text === '' || text.endsWith('\n') ? '' : '\n'
           await appendFile(file, `${separator}${knownHostsLine(name, key)}\n`)
-          return { trusted: true, recorded: true }
+          return { trusted: true }
         })
       appending.set(options, turn)
       return turn

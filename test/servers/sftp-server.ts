@@ -77,7 +77,7 @@ export async function startSshd(root: string): Promise<SftpServer | undefined> {
     })
   })
   const exited = once(child, 'exit')
-  const gaveUp = Promise.race([exited.then(() => 'sshd exited'), sleep(STARTUP_MS).then(() => `no "Server listening" after ${STARTUP_MS} ms`)])
+  const gaveUp = Promise.race([exited.then(() => 'sshd exited'), sleep(STARTUP_MS, undefined, { ref: false }).then(() => `no "Server listening" after ${STARTUP_MS} ms`)])
   const failure = await Promise.race([listening.then(() => undefined), gaveUp])
   if (failure !== undefined) {
     child.kill()
@@ -96,9 +96,11 @@ export async function startSshd(root: string): Promise<SftpServer | undefined> {
     url: (path) => `sftp://${HOST}:${port}${`${root}/${path}`.split('/').map(encodeURIComponent).join('/')}`,
     dropConnections: () => {
       // Each connection is a privileged monitor and its unprivileged child; both hold the socket.
-      for (const pid of descendants(child.pid!)) process.kill(pid, 'SIGKILL')
+      killAll(descendants(child.pid!))
     },
     close: async () => {
+      // Sessions outlive the listener: end them too, or a client left connected keeps them running.
+      if (child.exitCode === null) killAll(descendants(child.pid!))
       if (child.exitCode === null) child.kill()
       await exited
       await rm(dir, { recursive: true, force: true })
@@ -180,6 +182,17 @@ function descendants(pid: number): number[] {
     .map(Number)
     .filter((n) => n > 0)
   return children.flatMap((c) => [c, ...descendants(c)])
+}
+
+/** SIGKILL to each; one that ended meanwhile (ESRCH) is fine. */
+function killAll(pids: readonly number[]): void {
+  for (const pid of pids) {
+    try {
+      process.kill(pid, 'SIGKILL')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ESRCH') throw e
+    }
+  }
 }
 
 function idsOf(user: string): { uid: number; gid: number } {
