@@ -27,7 +27,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       hosts: createHostLimiter(config.connectionsPerHost),
       timeoutMs: config.timeoutMs,
       ...(config.caFile && { tlsCa: readFileSync(config.caFile, 'utf8') }),
-      ssh: { knownHostsFile: config.sshKnownHosts, hostKeyPolicy: config.sshHostKeyPolicy },
+      ssh: {
+        knownHostsFile: config.sshKnownHosts,
+        hostKeyPolicy: config.sshHostKeyPolicy,
+        onKeyRecorded: (key: string) => logger.warn({ key, file: config.sshKnownHosts }, 'trusted an SFTP host key on first sight (accept-new)'),
+      },
       s3: {
         region: config.s3Region,
         buckets: config.s3Buckets,

@@ -162,7 +162,9 @@ export async function hostKeyCheck(options: SshOptions, host: string, port: numb
           if (again !== 'unknown') return again
           await mkdir(dirname(file), { recursive: true })
           const separator = text === '' || text.endsWith('\n') ? '' : '\n'
-          await appendFile(file, `${separator}${knownHostsLine(name, key)}\n`)
+          const line = knownHostsLine(name, key)
+          await appendFile(file, `${separator}${line}\n`)
+          options.onKeyRecorded?.(`${line.split(' ').slice(0, 2).join(' ')} ${fingerprint(key)}`)
           return { trusted: true }
         })
       appending.set(options, turn)

@@ -126,6 +126,8 @@ export interface SshOptions {
   /** OpenSSH known_hosts file; with `accept-new`, first-seen host keys are appended to it. */
   readonly knownHostsFile: string
   readonly hostKeyPolicy: 'strict' | 'accept-new'
+  /** Told of every host key trusted on first sight, so that it never happens silently. */
+  readonly onKeyRecorded?: (line: string) => void
 }
 
 export interface S3BucketOptions {

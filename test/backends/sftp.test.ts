@@ -108,10 +108,14 @@ describe('sftp: host keys, logins, paths', () => {
     assert.equal(await readFile(empty, 'utf8'), '# nobody yet\n', 'strict never writes')
   })
 
-  test('accept-new records a first-seen host key, and strict trusts it afterwards', async ({ endpoint, server, dir }) => {
+  test('accept-new records a first-seen host key, says so, and strict trusts it afterwards', async ({ endpoint, server, dir }) => {
     const file = join(dir, 'new', 'known_hosts')
-    assert.equal((await open(endpoint, { knownHostsFile: file, hostKeyPolicy: 'accept-new' }).stat('/', never)).type, 'directory')
+    const told: string[] = []
+    const options = { knownHostsFile: file, hostKeyPolicy: 'accept-new' as const, onKeyRecorded: (line: string) => told.push(line) }
+    assert.equal((await open(endpoint, options).stat('/', never)).type, 'directory')
     assert.equal(await readFile(file, 'utf8'), `${server.knownHostsLine}\n`)
+    assert.equal(told.length, 1)
+    assert.match(told[0]!, /^\[127\.0\.0\.1\]:\d+ ssh-ed25519 SHA256:\S+$/)
     assert.equal((await open(endpoint, { knownHostsFile: file }).stat('/', never)).type, 'directory')
   })
 
