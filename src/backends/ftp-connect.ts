@@ -82,27 +82,3 @@ export async function connect(endpoint: Endpoint, context: BackendContext, signa
   }
 }
 
-// OpenSSL's verdicts on a certificate (Node puts them in `code`), and Node's own for a name mismatch.
-const certificateErrors: ReadonlySet<string> = new Set([
-  'CERT_HAS_EXPIRED',
-  'CERT_NOT_YET_VALID',
-  'CERT_REVOKED',
-  'CERT_SIGNATURE_FAILURE',
-  'CERT_UNTRUSTED',
-  'CERT_REJECTED',
-  'DEPTH_ZERO_SELF_SIGNED_CERT',
-  'SELF_SIGNED_CERT_IN_CHAIN',
-  'UNABLE_TO_GET_ISSUER_CERT',
-  'UNABLE_TO_GET_ISSUER_CERT_LOCALLY',
-  'UNABLE_TO_VERIFY_LEAF_SIGNATURE',
-  'INVALID_CA',
-  'INVALID_PURPOSE',
-  'PATH_LENGTH_EXCEEDED',
-  'HOSTNAME_MISMATCH',
-  'ERR_TLS_CERT_ALTNAME_INVALID',
-])
-
-/** The server's TLS certificate is not one we trust for its name. */
-export function isCertificateError(e: unknown): boolean {
-  return certificateErrors.has((e as NodeJS.ErrnoException | undefined)?.code ?? '')
-}

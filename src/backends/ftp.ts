@@ -3,7 +3,8 @@ import { PassThrough, type Readable } from 'node:stream'
 import { FTPError } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
-import { connect, isCertificateError, origin, TlsRefusedError } from './ftp-connect.js'
+import { connect, origin, TlsRefusedError } from './ftp-connect.js'
+import { isCertificateError, networkErrorCode } from './network-errors.js'
 import { hashOf } from './ftp-hash.js'
 import { afterHandshake, childEntry, entryOf, forwardInto, renameReplacing, type Connection } from './ftp-protocol.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, Features, HashAlgorithm, WriteOptions } from './types.js'
@@ -40,17 +41,6 @@ const replyCodes: Readonly<Record<number, Code>> = {
   553: 'ERR_PERMISSION', // file name not allowed
 }
 
-const errnoCodes: Readonly<Record<string, Code>> = {
-  ECONNREFUSED: 'ERR_UNREACHABLE',
-  ENOTFOUND: 'ERR_UNREACHABLE',
-  EAI_AGAIN: 'ERR_UNREACHABLE',
-  EHOSTUNREACH: 'ERR_UNREACHABLE',
-  ENETUNREACH: 'ERR_UNREACHABLE',
-  ECONNRESET: 'ERR_TRANSFER',
-  EPIPE: 'ERR_TRANSFER',
-  ETIMEDOUT: 'ERR_TRANSFER',
-}
-
 /** Our code for a basic-ftp failure. `connecting`: it happened before the login completed. */
 export function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
   // Refused credentials, in effect: another attempt meets the same certificate or the same server.
@@ -63,7 +53,7 @@ export function codeFor(e: unknown, op: Operation, connecting: boolean): Code {
   // Refused, unresolvable, timed out or reset before a greeting and login: nobody serves there.
   if (connecting) return 'ERR_UNREACHABLE'
   // What remains (lost connection, timeout, a failing body stream) may pass on another attempt.
-  return errnoCodes[(e as NodeJS.ErrnoException).code ?? ''] ?? 'ERR_TRANSFER'
+  return networkErrorCode(e) ?? 'ERR_TRANSFER'
 }
 
 class FtpBackend implements Backend {

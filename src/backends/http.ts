@@ -5,6 +5,7 @@ import { rootCertificates } from 'node:tls'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
 import { encodePath, enumeratePackage } from './http-package.js'
+import { networkErrorCode } from './network-errors.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
 
 /**
@@ -61,28 +62,9 @@ function codeForStatus(status: number): Code {
   return 'ERR_TRANSFER' // a 3xx without Location, or a 1xx/2xx we did not ask for
 }
 
-const errnoCodes: Readonly<Record<string, Code>> = {
-  ECONNREFUSED: 'ERR_UNREACHABLE',
-  ENOTFOUND: 'ERR_UNREACHABLE',
-  EAI_AGAIN: 'ERR_UNREACHABLE',
-  EHOSTUNREACH: 'ERR_UNREACHABLE',
-  ENETUNREACH: 'ERR_UNREACHABLE',
-}
-
-/** OpenSSL's verification failures (CERT_HAS_EXPIRED, …) and Node's host name check. */
-function isTlsVerificationError(errno: string): boolean {
-  return (
-    errno.startsWith('CERT_') ||
-    ['DEPTH_ZERO_SELF_SIGNED_CERT', 'SELF_SIGNED_CERT_IN_CHAIN', 'ERR_TLS_CERT_ALTNAME_INVALID', 'HOSTNAME_MISMATCH'].includes(errno) ||
-    errno.startsWith('UNABLE_TO_')
-  )
-}
-
 /** Our code for a socket or TLS failure: what remains (reset, timeout, broken body) may pass later. */
 function codeForError(e: unknown): Code {
-  const errno = (e as NodeJS.ErrnoException).code ?? ''
-  if (isTlsVerificationError(errno)) return 'ERR_AUTH'
-  return errnoCodes[errno] ?? 'ERR_TRANSFER'
+  return networkErrorCode(e) ?? 'ERR_TRANSFER'
 }
 
 // The total size in a Content-Range (`bytes 0-0/1234`, or `bytes */1234` on a 416); undefined when unknown.

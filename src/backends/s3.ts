@@ -21,6 +21,7 @@ import {
 import { Upload } from '@aws-sdk/lib-storage'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { networkErrorCode } from './network-errors.js'
 import { ObjectReader } from './s3-reader.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
 
@@ -128,31 +129,13 @@ const serviceCodes: Readonly<Record<string, Code>> = {
   PreconditionFailed: 'ERR_TRANSFER', // the object changed while we read it: a new attempt reads it afresh
 }
 
-const errnoCodes: Readonly<Record<string, Code>> = {
-  ECONNREFUSED: 'ERR_UNREACHABLE',
-  ENOTFOUND: 'ERR_UNREACHABLE',
-  EAI_AGAIN: 'ERR_UNREACHABLE',
-  EHOSTUNREACH: 'ERR_UNREACHABLE',
-  ENETUNREACH: 'ERR_UNREACHABLE',
-  ECONNRESET: 'ERR_TRANSFER',
-  EPIPE: 'ERR_TRANSFER',
-  ETIMEDOUT: 'ERR_TRANSFER',
-  // The store could not prove who it is: trying again will not change that.
-  DEPTH_ZERO_SELF_SIGNED_CERT: 'ERR_AUTH',
-  SELF_SIGNED_CERT_IN_CHAIN: 'ERR_AUTH',
-  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'ERR_AUTH',
-  UNABLE_TO_GET_ISSUER_CERT_LOCALLY: 'ERR_AUTH',
-  CERT_HAS_EXPIRED: 'ERR_AUTH',
-  ERR_TLS_CERT_ALTNAME_INVALID: 'ERR_AUTH',
-}
-
 /** Our code for an error of the AWS SDK or of the socket under it. */
 export function codeFor(e: unknown): Code {
   if (!(e instanceof Error)) return 'ERR_INTERNAL'
   const named = serviceCodes[e.name]
   if (named) return named
-  const errno = errnoCodes[(e as NodeJS.ErrnoException).code ?? '']
-  if (errno) return errno
+  const network = networkErrorCode(e)
+  if (network) return network
   const status = e instanceof S3ServiceException ? e.$metadata.httpStatusCode : undefined
   if (status === 404) return 'ERR_NOT_FOUND'
   if (status === 401) return 'ERR_AUTH'

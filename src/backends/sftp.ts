@@ -5,6 +5,7 @@ import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTP
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
 import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './sftp-protocol.js'
+import { networkErrorCode } from './network-errors.js'
 import { hostKeyCheck } from './ssh-known-hosts.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
 
@@ -140,12 +141,6 @@ const statusCodes: Readonly<Record<number, Code>> = {
   [STATUS.OP_UNSUPPORTED]: 'ERR_PERMISSION',
 }
 
-const errnoCodes: Readonly<Record<string, Code>> = {
-  ECONNRESET: 'ERR_TRANSFER',
-  EPIPE: 'ERR_TRANSFER',
-  ETIMEDOUT: 'ERR_TRANSFER',
-}
-
 /** Our code for an ssh2 failure. `connecting`: it happened before the SFTP session was up. */
 export function codeFor(e: unknown, connecting: boolean): Code {
   if (e instanceof LoginRefused) return 'ERR_AUTH'
@@ -154,7 +149,7 @@ export function codeFor(e: unknown, connecting: boolean): Code {
   const status = sftpStatus(e)
   if (status !== undefined) return statusCodes[status] ?? 'ERR_INTERNAL'
   // What remains (lost connection, keepalive timeout, a failing body stream) may pass on another attempt.
-  return errnoCodes[(e as NodeJS.ErrnoException).code ?? ''] ?? 'ERR_TRANSFER'
+  return networkErrorCode(e) ?? 'ERR_TRANSFER'
 }
 
 class SftpBackend implements Backend {
