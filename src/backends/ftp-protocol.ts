@@ -19,7 +19,6 @@ export interface Connection {
   readonly features: ReadonlyMap<string, string>
   /** The algorithm HASH uses on this connection, as FEAT marked it or OPTS HASH chose it. */
   hashAlgorithm?: string
-  idleTimer?: NodeJS.Timeout
 }
 
 /** What is at `path`, or undefined when nothing is (550). The working directory is left unchanged. */

@@ -3,6 +3,7 @@ import { PassThrough, type Readable } from 'node:stream'
 import { FTPError } from 'basic-ftp'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { ConnectionPool } from './connection-pool.js'
 import { connect, origin, TlsRefusedError } from './ftp-connect.js'
 import { isCertificateError, networkErrorCode } from './network-errors.js'
 import { hashOf } from './ftp-hash.js'
@@ -60,17 +61,23 @@ class FtpBackend implements Backend {
   readonly scheme: Endpoint['scheme']
   /** Set once the server refused a rename: see `rename`. */
   private renameRefused = false
-  private readonly idle: Connection[] = []
-  private readonly busy = new Set<Connection>()
-  /** Callers of `take` waiting for a host slot, who also accept a connection of ours handed back. */
-  private readonly waiters: Array<(conn: Connection) => void> = []
-  private readonly closing = new AbortController()
+  private readonly pool: ConnectionPool<Connection>
 
   constructor(
     private readonly endpoint: Endpoint,
     private readonly context: BackendContext,
   ) {
     this.scheme = endpoint.scheme
+    this.pool = new ConnectionPool({
+      connect: (signal) => connect(endpoint, context, signal),
+      isOpen: (conn) => !conn.client.closed,
+      discard: (conn) => {
+        conn.client.close()
+        conn.release()
+      },
+      idleMs: context.timeoutMs,
+      maxIdle: MAX_IDLE_CONNECTIONS,
+    })
   }
 
   /**
@@ -162,9 +169,7 @@ class FtpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.closing.abort()
-    for (const conn of [...this.idle.splice(0), ...this.busy]) this.discard(conn)
-    this.busy.clear()
+    this.pool.close()
   }
 
   /** Runs `work` on a pooled connection, which aborting `signal` closes; errors leave translated. */
@@ -185,88 +190,20 @@ class FtpBackend implements Backend {
   }
 
   private get closed(): boolean {
-    return this.closing.signal.aborted
+    return this.pool.closed
   }
 
   private async take(op: Operation, path: string, signal: AbortSignal): Promise<Connection> {
-    let conn: Connection | undefined
     try {
-      if (this.closed) throw new Error('backend closed')
-      signal.throwIfAborted()
-      conn = this.idleConnection() ?? (await this.connectOrWait(signal))
+      return await this.pool.take(signal)
     } catch (e) {
       throw this.translate(e, op, path, signal, true)
     }
-    if (this.closed || signal.aborted) {
-      this.giveBack(conn)
-      throw this.translate(new Error('aborted'), op, path, signal)
-    }
-    this.busy.add(conn)
-    return conn
-  }
-
-  private idleConnection(): Connection | undefined {
-    for (let conn = this.idle.pop(); conn; conn = this.idle.pop()) {
-      clearTimeout(conn.idleTimer)
-      if (!conn.client.closed) return conn
-      this.discard(conn) // the server hung up while it sat idle
-    }
-    return undefined
-  }
-
-  /**
-   * A new connection once the host has a free slot, or one of ours handed back before that: waiting
-   * for the host alone would leave our own pooled connections holding the very slots we wait for.
-   */
-  private connectOrWait(signal: AbortSignal): Promise<Connection> {
-    const handedOver = new AbortController()
-    return new Promise((resolve, reject) => {
-      const waiter = (conn: Connection): void => {
-        handedOver.abort()
-        resolve(conn)
-      }
-      this.waiters.push(waiter)
-      const stop = AbortSignal.any([signal, handedOver.signal, this.closing.signal])
-      connect(this.endpoint, this.context, stop).then(
-        (conn) => {
-          this.dropWaiter(waiter)
-          if (handedOver.signal.aborted) this.giveBack(conn) // connected just as another one came back
-          else resolve(conn)
-        },
-        (e: unknown) => {
-          this.dropWaiter(waiter)
-          if (!handedOver.signal.aborted) reject(e)
-        },
-      )
-    })
-  }
-
-  private dropWaiter(waiter: (conn: Connection) => void): void {
-    const i = this.waiters.indexOf(waiter)
-    if (i >= 0) this.waiters.splice(i, 1)
   }
 
   /** Reuses a connection still in a known state (after success or a mere negative reply), else closes it. */
   private giveBack(conn: Connection, error?: unknown): void {
-    this.busy.delete(conn)
-    const healthy = error === undefined || error instanceof PublishError || (error instanceof FTPError && error.code >= 500)
-    if (!healthy || this.closed || conn.client.closed) return this.discard(conn)
-    const waiter = this.waiters.shift()
-    if (waiter) return waiter(conn)
-    if (this.idle.length >= MAX_IDLE_CONNECTIONS) return this.discard(conn)
-    // An idle connection holds a host slot that other tasks may be waiting for.
-    conn.idleTimer = setTimeout(() => {
-      const i = this.idle.indexOf(conn)
-      if (i >= 0) this.idle.splice(i, 1)
-      this.discard(conn)
-    }, this.context.timeoutMs).unref()
-    this.idle.push(conn)
-  }
-
-  private discard(conn: Connection): void {
-    clearTimeout(conn.idleTimer)
-    conn.client.close()
-    conn.release()
+    this.pool.giveBack(conn, error === undefined || error instanceof PublishError || (error instanceof FTPError && error.code >= 500))
   }
 
   /** Streams RETR (after REST `offset`) into the returned Readable; the connection is pooled again once the server confirmed. */

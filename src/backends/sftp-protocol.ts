@@ -19,7 +19,6 @@ export interface Session {
   posixRename: boolean
   /** Requests awaiting a reply: ssh2 leaves a request sent on an already closed channel hanging. */
   readonly pending: Set<(e: Error) => void>
-  idleTimer?: NodeJS.Timeout
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02 §7) that ssh2 puts on an error as `code`. */

@@ -5,6 +5,7 @@ import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTP
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
 import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './sftp-protocol.js'
+import { ConnectionPool } from './connection-pool.js'
 import { networkErrorCode } from './network-errors.js'
 import { hostKeyCheck } from './ssh-known-hosts.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
@@ -156,16 +157,24 @@ class SftpBackend implements Backend {
   readonly scheme = 'sftp' as const
   // posix-rename@openssh.com replaces in one step; elsewhere `rename` removes the target first.
   readonly features = { atomicRename: true, writable: true, append: true }
-  private readonly idle: Session[] = []
-  private readonly busy = new Set<Session>()
-  /** Callers of `take` waiting for a host slot, who also accept a session of ours handed back. */
-  private readonly waiters: Array<(session: Session) => void> = []
-  private readonly closing = new AbortController()
+  private readonly pool: ConnectionPool<Session>
 
   constructor(
     private readonly endpoint: Endpoint,
     private readonly context: BackendContext,
-  ) {}
+  ) {
+    this.pool = new ConnectionPool({
+      connect: (signal) => connect(endpoint, context, signal),
+      isOpen: (session) => !session.closed,
+      discard: (session) => {
+        closeSession(session, new Error('session closed'))
+        session.release()
+      },
+      onLost: (session, lost) => session.client.once('close', lost),
+      idleMs: context.timeoutMs,
+      maxIdle: MAX_IDLE_SESSIONS,
+    })
+  }
 
   async stat(path: string, signal: AbortSignal): Promise<Entry> {
     const remote = remotePath(path)
@@ -254,9 +263,7 @@ class SftpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.closing.abort()
-    for (const session of [...this.idle.splice(0), ...this.busy]) this.discard(session)
-    this.busy.clear()
+    this.pool.close()
   }
 
   /**
@@ -280,93 +287,20 @@ class SftpBackend implements Backend {
   }
 
   private get closed(): boolean {
-    return this.closing.signal.aborted
+    return this.pool.closed
   }
 
   private async take(op: Operation, remote: string, signal: AbortSignal): Promise<Session> {
-    let session: Session | undefined
     try {
-      if (this.closed) throw new Error('backend closed')
-      signal.throwIfAborted()
-      session = this.idleSession() ?? (await this.connectOrWait(signal))
+      return await this.pool.take(signal)
     } catch (e) {
       throw this.translate(e, op, remote, signal, true)
     }
-    if (this.closed || signal.aborted) {
-      this.giveBack(session)
-      throw this.translate(new Error('aborted'), op, remote, signal)
-    }
-    this.busy.add(session)
-    return session
-  }
-
-  private idleSession(): Session | undefined {
-    for (let session = this.idle.pop(); session; session = this.idle.pop()) {
-      clearTimeout(session.idleTimer)
-      if (!session.closed) return session
-      this.discard(session) // the server hung up while it sat idle
-    }
-    return undefined
-  }
-
-  /**
-   * A new session once the host has a free slot, or one of ours handed back before that: waiting
-   * for the host alone would leave our own pooled sessions holding the very slots we wait for.
-   */
-  private connectOrWait(signal: AbortSignal): Promise<Session> {
-    const handedOver = new AbortController()
-    return new Promise((resolve, reject) => {
-      const waiter = (session: Session): void => {
-        handedOver.abort()
-        resolve(session)
-      }
-      this.waiters.push(waiter)
-      const stop = AbortSignal.any([signal, handedOver.signal, this.closing.signal])
-      connect(this.endpoint, this.context, stop).then(
-        (session) => {
-          this.dropWaiter(waiter)
-          // A session lost while idle frees its host slot at once rather than at the idle timeout.
-          session.client.once('close', () => this.forget(session))
-          if (handedOver.signal.aborted) this.giveBack(session) // connected just as another one came back
-          else resolve(session)
-        },
-        (e: unknown) => {
-          this.dropWaiter(waiter)
-          if (!handedOver.signal.aborted) reject(e)
-        },
-      )
-    })
-  }
-
-  private dropWaiter(waiter: (session: Session) => void): void {
-    const i = this.waiters.indexOf(waiter)
-    if (i >= 0) this.waiters.splice(i, 1)
   }
 
   /** Pools a session again unless it was closed: an SFTP request always ends in a reply or a lost connection. */
   private giveBack(session: Session): void {
-    this.busy.delete(session)
-    if (session.closed || this.closed) return this.discard(session)
-    const waiter = this.waiters.shift()
-    if (waiter) return waiter(session)
-    if (this.idle.length >= MAX_IDLE_SESSIONS) return this.discard(session)
-    // An idle session holds a host slot that other tasks may be waiting for.
-    session.idleTimer = setTimeout(() => this.forget(session), this.context.timeoutMs).unref()
-    this.idle.push(session)
-  }
-
-  private forget(session: Session): void {
-    const i = this.idle.indexOf(session)
-    if (i >= 0) {
-      this.idle.splice(i, 1)
-      this.discard(session)
-    }
-  }
-
-  private discard(session: Session): void {
-    clearTimeout(session.idleTimer)
-    closeSession(session, new Error('session closed'))
-    session.release()
+    this.pool.giveBack(session)
   }
 
   /** Makes each missing level, top down. */

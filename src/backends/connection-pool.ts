@@ -1,0 +1,115 @@
+/** What a pool needs to know of its connections (an FTP control connection, an SFTP session). */
+export interface PoolOptions<C> {
+  /** Opens a connection in a free host slot (see HostLimiter); gives up when `signal` aborts. */
+  connect(signal: AbortSignal): Promise<C>
+  /** Still able to serve: neither side closed it. */
+  isOpen(conn: C): boolean
+  /** Closes it and frees its host slot. */
+  discard(conn: C): void
+  /** Where a connection can tell it was lost while idle: frees its slot at once, not at the idle timeout. */
+  onLost?(conn: C, lost: () => void): void
+  /** How long an idle connection is kept: it holds a host slot that other tasks may be waiting for. */
+  readonly idleMs: number
+  readonly maxIdle: number
+}
+
+/**
+ * The connections one backend keeps to its host. A caller gets an idle connection, else a new one
+ * once the host has a free slot, or one of ours handed back before that: waiting for the host alone
+ * would leave our own pooled connections holding the very slots we wait for.
+ */
+export class ConnectionPool<C> {
+  private readonly idle: C[] = []
+  private readonly idleTimers = new Map<C, NodeJS.Timeout>()
+  private readonly busy = new Set<C>()
+  private readonly waiters: Array<(conn: C) => void> = []
+  private readonly closing = new AbortController()
+
+  constructor(private readonly options: PoolOptions<C>) {}
+
+  get closed(): boolean {
+    return this.closing.signal.aborted
+  }
+
+  /** @throws what `connect` throws, or an Error when the pool closed or `signal` aborted meanwhile. */
+  async take(signal: AbortSignal): Promise<C> {
+    if (this.closed) throw new Error('backend closed')
+    signal.throwIfAborted()
+    const conn = this.idleConnection() ?? (await this.connectOrWait(signal))
+    if (this.closed || signal.aborted) {
+      this.giveBack(conn)
+      throw new Error('aborted')
+    }
+    this.busy.add(conn)
+    return conn
+  }
+
+  /** Pools a connection again, or closes it when it is not `reusable` (its state is unknown). */
+  giveBack(conn: C, reusable = true): void {
+    this.busy.delete(conn)
+    if (!reusable || this.closed || !this.options.isOpen(conn)) return this.options.discard(conn)
+    const waiter = this.waiters.shift()
+    if (waiter) return waiter(conn)
+    if (this.idle.length >= this.options.maxIdle) return this.options.discard(conn)
+    this.idleTimers.set(conn, setTimeout(() => this.forget(conn), this.options.idleMs).unref())
+    this.idle.push(conn)
+  }
+
+  /** Closes every connection; the pool refuses to give out more. */
+  close(): void {
+    this.closing.abort()
+    for (const timer of this.idleTimers.values()) clearTimeout(timer)
+    this.idleTimers.clear()
+    for (const conn of [...this.idle.splice(0), ...this.busy]) this.options.discard(conn)
+    this.busy.clear()
+  }
+
+  private idleConnection(): C | undefined {
+    for (let conn = this.idle.pop(); conn !== undefined; conn = this.idle.pop()) {
+      clearTimeout(this.idleTimers.get(conn))
+      this.idleTimers.delete(conn)
+      if (this.options.isOpen(conn)) return conn
+      this.options.discard(conn) // the server hung up while it sat idle
+    }
+    return undefined
+  }
+
+  private connectOrWait(signal: AbortSignal): Promise<C> {
+    const handedOver = new AbortController()
+    return new Promise((resolve, reject) => {
+      const waiter = (conn: C): void => {
+        handedOver.abort()
+        resolve(conn)
+      }
+      this.waiters.push(waiter)
+      const stop = AbortSignal.any([signal, handedOver.signal, this.closing.signal])
+      this.options.connect(stop).then(
+        (conn) => {
+          this.dropWaiter(waiter)
+          this.options.onLost?.(conn, () => this.forget(conn))
+          if (handedOver.signal.aborted) this.giveBack(conn) // connected just as another one came back
+          else resolve(conn)
+        },
+        (e: unknown) => {
+          this.dropWaiter(waiter)
+          if (!handedOver.signal.aborted) reject(e)
+        },
+      )
+    })
+  }
+
+  private dropWaiter(waiter: (conn: C) => void): void {
+    const i = this.waiters.indexOf(waiter)
+    if (i >= 0) this.waiters.splice(i, 1)
+  }
+
+  /** Drops an idle connection (timed out, or lost); a busy one is its user's to give back. */
+  private forget(conn: C): void {
+    const i = this.idle.indexOf(conn)
+    if (i < 0) return
+    this.idle.splice(i, 1)
+    clearTimeout(this.idleTimers.get(conn))
+    this.idleTimers.delete(conn)
+    this.options.discard(conn)
+  }
+}
