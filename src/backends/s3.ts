@@ -3,9 +3,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import {
-  AbortMultipartUploadCommand,
   CopyObjectCommand,
-  CreateMultipartUploadCommand,
   DeleteObjectCommand,
   DeleteObjectsCommand,
   GetObjectCommand,
@@ -14,15 +12,14 @@ import {
   PutObjectCommand,
   S3Client,
   S3ServiceException,
-  type CreateMultipartUploadCommandOutput,
   type HeadObjectCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3'
-import { Upload } from '@aws-sdk/lib-storage'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
 import { networkErrorCode } from './network-errors.js'
 import { ObjectReader } from './s3-reader.js'
+import { abandon, forgetRecord, partsOf, putWhole, readRecord, recordedBytes, untilStopped, uploadParts } from './s3-upload.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
 
 /** Tuning of uploads; the defaults suit production, tests make parts small to exercise multipart. */
@@ -45,6 +42,10 @@ const MAX_SOCKETS = 16
 const DELETE_BATCH = 1000
 // CopyObject copies 5 GiB at most; beyond it a multipart copy would be needed, which rename does not do.
 const MAX_COPY_BYTES = 5 * 1024 * MiB
+// S3's smallest part but the last.
+const MIN_PART_SIZE_BYTES = 5 * MiB
+/** Failures after which a tagged upload's parts are worth keeping for the next attempt to continue. */
+const KEEP_PARTS_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN'])
 
 /**
  * Amazon S3 and S3-compatible stores (`s3://bucket/key`). The endpoint's host is the bucket; a path is
@@ -173,6 +174,10 @@ class S3Backend implements Backend {
     this.connection = connect(endpoint, context)
   }
 
+  private get partSizeBytes(): number {
+    return Math.max(this.options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES, MIN_PART_SIZE_BYTES)
+  }
+
   async stat(path: string, signal: AbortSignal): Promise<Entry> {
     return this.call('stat', path, signal, async () => {
       const key = keyOf(path)
@@ -263,9 +268,11 @@ class S3Backend implements Backend {
   }
 
   /**
-   * One PUT, or a multipart upload for bodies over a part: either way the object appears whole or not
-   * at all, and a failed write leaves the key as it was. (Only an abort during the final request can
-   * leave the new object, complete, when the store finished it anyway.)
+   * One PUT, or a multipart upload for bodies of a part or more: either way the object appears whole or
+   * not at all, and a failed write leaves the key as it was. (Only an abort during the final request
+   * can leave the new object, complete, when the store finished it anyway.) With `uploadTag`, a
+   * multipart upload keeps a record beside the key (see s3-upload.ts) so that `resumeFrom` can continue
+   * it, and with `keepPartsOnError` a failure worth retrying leaves its parts for that.
    */
   async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
     // A body failing while we wait for a slot must not crash the process; the upload reports it.
@@ -284,33 +291,63 @@ class S3Backend implements Backend {
       body.destroy()
       throw e
     })
-    let uploadId: string | undefined
-    let upload: Upload | undefined
-    const stop = (): void => void upload?.abort()
+    // Every request of the upload carries this signal: the task's abort and `close` both stop them.
+    const stopped = new AbortController()
+    const stop = (): void => {
+      stopped.abort()
+      body.destroy() // a body waiting for its source would hold the upload open
+    }
     signal.addEventListener('abort', stop, { once: true })
     this.streams.add(stop)
+    const target = { client: this.connection.client, bucket: this.bucket, key, partSizeBytes: this.partSizeBytes, queueSize: this.options.queueSize ?? DEFAULT_QUEUE_SIZE, signal: stopped.signal }
+    const { uploadTag, resumeFrom = 0 } = options
+    let uploadId: string | undefined
     try {
-      upload = new Upload({
-        client: signalling(this.connection.client, signal, (id) => (uploadId = id)),
-        params: { Bucket: this.bucket, Key: key, Body: body },
-        partSize: this.options.partSizeBytes ?? DEFAULT_PART_SIZE_BYTES,
-        queueSize: this.options.queueSize ?? DEFAULT_QUEUE_SIZE,
-        // A failed multipart upload is aborted, so its parts neither show nor cost storage.
-        leavePartsOnError: false,
-      })
-      await upload.done()
+      const earlier = uploadTag ? await readRecord(target, uploadTag) : undefined
+      if (resumeFrom > 0 && (!earlier || recordedBytes(earlier, target.partSizeBytes) !== resumeFrom)) {
+        // The body starts at `resumeFrom`: without those bytes stored, no object can be made of it.
+        if (earlier && uploadTag) await abandon(target, earlier.uploadId, uploadTag, this.context.timeoutMs)
+        throw this.fail('ERR_TRANSFER', 'write', path, `no stored upload holds the first ${resumeFrom} bytes; the next attempt starts again`)
+      }
+      // Not continuing an earlier upload: it is abandoned, not left billed.
+      if (earlier && resumeFrom === 0) await abandon(target, earlier.uploadId, uploadTag, this.context.timeoutMs)
+      const parts = partsOf(body, target.partSizeBytes)[Symbol.asyncIterator]()
+      const first = await untilStopped(parts.next(), stopped.signal)
+      if (resumeFrom === 0 && (first.done || first.value.length < target.partSizeBytes)) {
+        await putWhole(target, first.done ? Buffer.alloc(0) : first.value)
+      } else {
+        const all = (async function* () {
+          if (!first.done) yield first.value
+          yield* { [Symbol.asyncIterator]: () => parts }
+        })()
+        await uploadParts(target, all, resumeFrom > 0 ? earlier : undefined, uploadTag, (id) => (uploadId = id), () => body.destroy())
+        // Best effort: the object is whole; a record left behind is abandoned by the next write from 0.
+        if (uploadTag) await forgetRecord(target, uploadTag).catch(() => {})
+      }
     } catch (e) {
       body.destroy()
-      // Aborted, lib-storage sends AbortMultipartUpload only after done() rejected, and our caller may
-      // close the client right away, cutting it off: parts would stay, billed. This one is awaited.
-      if (signal.aborted && uploadId) await this.abortUpload(key, uploadId)
-      // The body's own failure explains more than the AbortMultipartUpload that may have failed after it.
-      throw this.translate(bodyError ?? e, 'write', path, signal)
+      // The body's own failure explains more than the request that failed after it.
+      const error = this.translate(bodyError ?? e, 'write', path, signal)
+      const keep = options.keepPartsOnError && uploadTag && KEEP_PARTS_AFTER.has(error.code)
+      // Awaited: our caller may close the client right after, and parts left behind are billed.
+      if (!keep) await abandon(target, uploadId, uploadTag, this.context.timeoutMs)
+      throw error
     } finally {
       signal.removeEventListener('abort', stop)
       this.streams.delete(stop)
       release()
     }
+  }
+
+  /**
+   * Bytes an interrupted upload of `path` tagged `uploadTag` holds as whole parts, from its record:
+   * what `write` continues from with `resumeFrom`. 0 when there is none.
+   */
+  async uploadedSoFar(path: string, uploadTag: string, signal: AbortSignal): Promise<number> {
+    return this.call('write', path, signal, async () => {
+      const target = { client: this.connection.client, bucket: this.bucket, key: keyOf(path), partSizeBytes: this.partSizeBytes, queueSize: 1, signal }
+      return recordedBytes(await readRecord(target, uploadTag), this.partSizeBytes)
+    })
   }
 
   async rename(from: string, to: string, signal: AbortSignal): Promise<void> {
@@ -446,12 +483,6 @@ class S3Backend implements Backend {
     await this.connection.client.send(new DeleteObjectCommand({ Bucket: this.bucket, Key: key }), { abortSignal: signal })
   }
 
-  /** Best effort, under a signal of its own: the task's signal is why the upload stopped. */
-  private async abortUpload(key: string, uploadId: string): Promise<void> {
-    const signal = AbortSignal.timeout(this.context.timeoutMs)
-    await this.connection.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId: uploadId }), { abortSignal: signal }).catch(() => {})
-  }
-
   private translate(e: unknown, op: Operation, path: string, signal: AbortSignal): PublishError {
     if (e instanceof PublishError) return e
     if (signal.aborted || this.closed) return this.fail('ERR_SHUTDOWN', op, path, signal.aborted ? 'aborted' : 'backend closed', e)
@@ -492,24 +523,4 @@ function sha256Of(head: HeadObjectCommandOutput): string | undefined {
   if (!checksum || checksum.includes('-') || head.ChecksumType === 'COMPOSITE') return undefined
   const digest = Buffer.from(checksum, 'base64')
   return digest.length === 32 ? digest.toString('hex') : undefined
-}
-
-/**
- * The client as lib-storage sees it: every request it sends carries `signal`, and `started` learns the
- * multipart upload's id. lib-storage's own abort() only stops queueing parts, so a PUT already in
- * flight would still create the object after the write gave up. AbortMultipartUpload goes out
- * unsignalled: it is the clean-up after an abort.
- */
-function signalling(client: S3Client, signal: AbortSignal, started: (uploadId: string) => void): S3Client {
-  const generic = client.send.bind(client) as (command: object, options?: object) => Promise<unknown>
-  const send = async (command: object, options?: object): Promise<unknown> => {
-    if (command instanceof AbortMultipartUploadCommand) return generic(command, options)
-    const output = await generic(command, { ...options, abortSignal: signal })
-    if (command instanceof CreateMultipartUploadCommand) {
-      const { UploadId } = output as CreateMultipartUploadCommandOutput
-      if (UploadId) started(UploadId)
-    }
-    return output
-  }
-  return new Proxy(client, { get: (target, property, receiver) => (property === 'send' ? send : Reflect.get(target, property, receiver)) })
 }

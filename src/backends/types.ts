@@ -52,6 +52,18 @@ export type HashAlgorithm = 'md5' | 'sha256'
 export interface WriteOptions {
   /** Add to the end of an existing file instead of replacing it (only where `features.append`). */
   readonly append?: boolean
+  /**
+   * Names this upload (the task id) so that, where the backend offers `uploadedSoFar`, a later write of
+   * the same path and tag can continue it.
+   */
+  readonly uploadTag?: string
+  /**
+   * The body starts at this byte: the bytes before it are those `uploadedSoFar` reported stored. When
+   * they are no longer there, `write` fails with ERR_TRANSFER (and the next attempt starts again).
+   */
+  readonly resumeFrom?: number
+  /** With `uploadTag`: a failure worth retrying keeps what was stored for a later `resumeFrom`. */
+  readonly keepPartsOnError?: boolean
 }
 
 /**
@@ -84,6 +96,12 @@ export interface Backend {
    * except with `append`, where what was written stays for a later attempt to continue.
    */
   write(path: string, body: Readable, signal: AbortSignal, options?: WriteOptions): Promise<void>
+  /**
+   * Bytes from the start of `path` that an interrupted `write` tagged `uploadTag` already stored for
+   * good (S3: whole multipart parts), 0 if none: pass them as `resumeFrom` to continue that upload.
+   * Optional: for storage that writes in place and cannot append, yet can continue an upload.
+   */
+  uploadedSoFar?(path: string, uploadTag: string, signal: AbortSignal): Promise<number>
   /** Moves a file, replacing `to` if it exists. ERR_NOT_FOUND if `from` is absent. */
   rename(from: string, to: string, signal: AbortSignal): Promise<void>
   /** Removes a file or an empty directory. ERR_NOT_FOUND if absent. */

@@ -23,7 +23,8 @@ const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACH
  * Copies one file: to a temporary name (unless the destination writes objects whole), computing
  * the `checksums` on the way, checking the size and, where the storage can tell, the digest, then
  * renaming it into place. Where the destination can append, a temporary file left by an
- * interrupted attempt is continued from its end rather than written again.
+ * interrupted attempt is continued from its end rather than written again; where it writes in place
+ * but keeps an upload in pieces (`uploadedSoFar`), that upload is continued after its stored pieces.
  */
 export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<void> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
@@ -35,19 +36,23 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   const inPlace = !to.features.atomicRename
   const temporary = inPlace ? targetPath : temporaryName(targetPath, job.taskId)
   const resumable = to.features.append && !inPlace
-  const offset = resumable ? await resumeOffset(to, temporary, size, signal) : 0
+  // In place, an upload the storage keeps in pieces (S3 multipart) may be continued instead.
+  const continuesUpload = inPlace && to.uploadedSoFar !== undefined
+  const offset = resumable ? await resumeOffset(to, temporary, size, signal) : continuesUpload ? await uploadedOffset(to, targetPath, size, job.taskId, signal) : 0
   const digest = checksums.length > 0 ? new DigestStream(checksums) : undefined
   const counter = progress.counter()
   try {
     // Resuming, the bytes already written are read back only to be hashed; the rest comes from the source.
+    // Parts of an unfinished upload cannot be read back: then the source's prefix is hashed instead.
     const bytes =
-      offset === 0
+      offset === 0 || continuesUpload
         ? await from.read(sourcePath, signal)
         : Readable.from(concat(() => to.read(temporary, signal), () => from.read(sourcePath, signal, offset)), { objectMode: false })
     // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there.
     const body = digest ? pipeline(bytes, digest, new SkipBytes(offset), counter, () => {}) : pipeline(bytes, new SkipBytes(offset), counter, () => {})
     progress.add(offset)
-    await to.write(temporary, body, signal, { append: resumable })
+    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
+    await to.write(temporary, body, signal, options)
     const written = (await to.stat(temporary, signal)).size
     const read = offset + counter.bytes
     if (written !== size || read !== size) {
@@ -87,6 +92,13 @@ async function resumeOffset(to: Backend, temporary: string, size: number, signal
   // As long as the source or longer: not a prefix of this source, so not ours to continue.
   await to.remove(temporary, signal)
   return 0
+}
+
+/** Where to continue an upload an interrupted attempt left (whole parts only); 0 to start afresh. */
+async function uploadedOffset(to: Backend, targetPath: string, size: number, taskId: string, signal: AbortSignal): Promise<number> {
+  const stored = (await to.uploadedSoFar?.(targetPath, taskId, signal)) ?? 0
+  // Longer than the source: not this source's upload. `write` from 0 abandons it.
+  return stored <= size ? stored : 0
 }
 
 async function sizeAt(backend: Backend, path: string, signal: AbortSignal): Promise<number | undefined> {
