@@ -11,6 +11,7 @@ import { startServer, type TestServer } from '../test/servers/apubi-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
 import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus, type LoadResult } from './soap-load.js'
+import { transports } from './transports.js'
 
 const seconds = positiveNumber('BENCH_SECONDS', 10)
 const fileMib = positiveNumber('BENCH_FILE_MB', 1024)
@@ -231,6 +232,7 @@ cleanups.push(async () => rmSync(work, { recursive: true, force: true }))
 try {
   await part('GetTaskStatus', getTaskStatus)
   await part('publishing', publishing)
+  await part('transports', () => transports({ work, rounds, fileMib, rows, cleanups, log, apubiServer: (env) => apubiServer(env) }))
 } finally {
   await cleanUp()
 }

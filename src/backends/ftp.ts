@@ -239,6 +239,9 @@ class FtpBackend implements Backend {
     if (dir === '.' || dir === '/') return
     const entry = await entryOf(conn, dir)
     if (entry?.type === 'directory') return
+    // Without MLST, a folder made by a parallel upload between our CWD and SIZE probes looks like a
+    // file (ftp-srv answers SIZE for folders): look once more before calling it one.
+    if (entry && (await entryOf(conn, dir))?.type === 'directory') return
     if (entry) throw this.fail('ERR_NOT_A_DIRECTORY', op, dir, 'a file is in the way')
     await this.makeDirs(conn, posix.dirname(dir), op)
     try {

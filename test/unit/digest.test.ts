@@ -48,3 +48,17 @@ it('holds back a fast producer instead of queueing the whole file for the hashin
   digest.destroy()
   source.destroy()
 })
+
+it('hashing many small files one after another keeps memory flat (the shared rings are reused)', async () => {
+  // Fresh rings per file were freed only when the hashing thread's GC ran: 1,000 files of 350 KB
+  // took the process from 77 to 343 MB (bench run, issue 3).
+  const chunk = randomBytes(350_000)
+  const before = process.memoryUsage().rss
+  for (let i = 0; i < 1_000; i++) {
+    const digest = new DigestStream(['md5', 'sha256'])
+    await pipeline(Readable.from([chunk]), digest, new Writable({ write: (_c, _e, next) => next() }))
+    await digest.digests
+  }
+  const grownMb = (process.memoryUsage().rss - before) / 2 ** 20
+  assert.ok(grownMb < 100, `RSS grew by ${grownMb.toFixed(0)} MB`)
+})

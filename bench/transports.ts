@@ -1,0 +1,323 @@
+// The transport part of `npm run bench`: a large file and an HLS-like package published FTP→SFTP and
+// S3→FTP on loopback, each beside `rclone copy` doing the same copy with the same parallelism, in the
+// same run, on the same machine.
+//
+// - Servers, each a process of its own: ftp-srv (bench/ftp-server.ts; the origin of FTP→SFTP and the
+//   destination of S3→FTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
+// - Ours: LoadAsset, then GetTaskStatus every 50 ms until SUCCESS; APUBI_PARALLEL_FILES=4 and
+//   APUBI_CONNECTIONS_PER_HOST=8 (4 files in flight, each holding a connection on both sides). Once with
+//   the default digests (MD5+SHA-256, computed while streaming), once with APUBI_CHECKSUMS=none.
+//   A fresh pair of servers per scenario, so each peak RSS (VmHWM) is that scenario's.
+// - rclone: `rclone copy src dst --transfers 4 --checkers 4 --retries 1`, remotes from environment
+//   variables, defaults otherwise. What `rclone copy` checks after each file: its size, and a hash
+//   only when source and destination have a hash type in common. rclone's ftp backend has none (FTP
+//   "does not support any checksums" in its docs); its sftp backend hashes by running md5sum/sha1sum
+//   over SSH, and our sshd runs internal-sftp only (no shell: shell_type=none); s3 has MD5, but the
+//   other side of S3→FTP has none. So rclone checks both pairs by size alone, as our
+//   APUBI_CHECKSUMS=none row does; our default row computes MD5 and SHA-256 on top.
+// - Reading the S3→FTP package row: rclone 1.60 uploads to ftp-srv at ~145 ms per file per transfer
+//   whatever the source (local→ftp-srv alike), while it reads from ftp-srv at ~45 ms: that row
+//   measures rclone's FTP uploads to this server more than our speed.
+// - Time rows: ours / rclone, target ≤ 100 % (ours no slower). Peak RSS rows: target ≤ 250 MB for
+//   ours; rclone's peak (sampled every 50 ms) is shown as the reference, for information.
+// - Each copy is checked on disk afterwards (every file, its size, nothing more: no temporary file
+//   left), then deleted, so every run writes into an empty destination.
+//
+// Environment: BENCH_TRANSPORTS=0 skips this part (it is long); BENCH_PACKAGE_FILES (files in the
+// package, default 2000); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
+import { spawnSync } from 'node:child_process'
+import { chmodSync, createReadStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
+import { Upload } from '@aws-sdk/lib-storage'
+import { ApubiClient } from '../src/client/apubi-client.js'
+import type { TestServer } from '../test/servers/apubi-server.js'
+import { SSHD_MISSING, sshdInstalled, startSshd } from '../test/servers/sftp-server.js'
+import { peakRssMb, startChild } from './child.js'
+import { under, verifyCopy, writeHlsPackage, type Manifest } from './hls-package.js'
+import { ftpUrl, writeRandomFile, type FtpInfo } from './publish.js'
+import { obscure, rcloneCopy, rcloneVersion, remotesEnv } from './rclone.js'
+import type { S3Info } from './s3-server.js'
+
+/** A row of bench/run.ts's table. */
+export interface TransportRow {
+  readonly metric: string
+  readonly ours?: number
+  readonly reference?: number
+  readonly digits: number
+  readonly target: string
+  readonly met?: (ours: number, ratio: number) => boolean
+}
+
+/** What bench/run.ts lends this part. */
+export interface TransportBench {
+  /** The run's folder, removed at its end. */
+  readonly work: string
+  readonly rounds: number
+  readonly fileMib: number
+  /** Where this part's rows go, measured or not. */
+  readonly rows: TransportRow[]
+  /** Run (last in, first out) when the bench ends or is interrupted. */
+  readonly cleanups: Array<() => Promise<unknown>>
+  log(message: string): void
+  /** Our server as a child process, stopped by the bench's cleanup if not before. */
+  apubiServer(env: Record<string, string>): Promise<TestServer>
+}
+
+const PARALLEL_FILES = 4
+const CONNECTIONS_PER_HOST = 8
+const RSS_TARGET_MB = 250
+const POLL_MS = 50
+const RCLONE_FLAGS = ['--transfers', String(PARALLEL_FILES), '--checkers', String(PARALLEL_FILES), '--retries', '1']
+
+/** The ways to a copy's source and destination, for our server and for rclone. */
+interface Route {
+  readonly name: 'FTP→SFTP' | 'S3→FTP'
+  /** Our source URL of a path below the origin folder. */
+  oursFrom(rel: string): string
+  /** Our destination URL of a path below contender `who`'s folder. */
+  oursTo(who: Contender, rel: string): string
+  rcloneFrom(rel: string): string
+  /** rclone's destination of a path below its folder ('' for the folder itself). */
+  rcloneTo(rel: string): string
+  /** The local folder where contender `who`'s copies land. */
+  folder(who: Contender | 'rclone'): string
+}
+
+/** Ours with the default digests, and ours with APUBI_CHECKSUMS=none. */
+type Contender = 'ours' | 'bare'
+
+/** What is copied: a file, or a folder (published as a directory, trailing '/'). */
+interface Data {
+  readonly label: string
+  readonly rel: string
+  readonly directory: boolean
+  readonly bytes: number
+  /** Relative to the destination folder. */
+  readonly expected: Manifest
+}
+
+export async function transports(bench: TransportBench): Promise<void> {
+  if (process.env['BENCH_TRANSPORTS'] === '0') return bench.log('transports: skipped (BENCH_TRANSPORTS=0)')
+  const { work, rounds, fileMib, log } = bench
+  const packageFiles = Number(process.env['BENCH_PACKAGE_FILES'] ?? 2000)
+  if (!sshdInstalled()) throw new Error(SSHD_MISSING)
+  const rclone = rcloneVersion()
+  log(`transports: ${rclone ? `${rclone}, rclone copy ${RCLONE_FLAGS.join(' ')}` : 'rclone not installed (apt-get install -y rclone): ours only'}`)
+
+  // When we are root, sshd logs the SFTP user in as another account, which must pass through to its root.
+  chmodSync(work, 0o711)
+  const base = join(work, 'transports')
+  const ftpRoot = join(base, 'ftp')
+  const origin = join(ftpRoot, 'origin')
+  const sftpRoot = join(base, 'sftp')
+  const secrets = join(base, 'secrets')
+  mkdirSync(join(origin, 'pkg'), { recursive: true })
+  mkdirSync(sftpRoot)
+  mkdirSync(secrets, { mode: 0o700 })
+  chmodSync(base, 0o711)
+
+  const fileBytes = fileMib * (1 << 20)
+  const fileLabel = fileMib % 1024 === 0 ? `${fileMib / 1024} GiB` : `${fileMib} MiB`
+  log(`transports: writing a ${fileLabel} file and a ${packageFiles}-file HLS-like package on the FTP origin`)
+  await writeRandomFile(join(origin, 'big.bin'), fileMib)
+  const pkg = await writeHlsPackage(join(origin, 'pkg'), packageFiles)
+  const pkgBytes = [...pkg.values()].reduce((a, b) => a + b, 0)
+
+  const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot])
+  bench.cleanups.push(() => ftp.stop())
+  const s3 = await startChild<S3Info>('./s3-server.ts')
+  bench.cleanups.push(() => s3.stop())
+  const sftp = await startSshd(sftpRoot)
+  if (!sftp) throw new Error(SSHD_MISSING)
+  bench.cleanups.push(() => sftp.close())
+  log(`transports: uploading them to s3rver (${((fileBytes + pkgBytes) / 1e6).toFixed(0)} MB)`)
+  await uploadToS3(s3.info, origin, ['big.bin', ...[...pkg.keys()].map((rel) => `pkg/${rel}`)])
+  // On disk before the first measured copy, so its write-back does not slow that one alone.
+  spawnSync('sync')
+
+  const keyFile = join(secrets, 'id_ed25519')
+  writeFileSync(keyFile, sftp.privateKey, { mode: 0o600 })
+  const knownHosts = join(secrets, 'known_hosts')
+  writeFileSync(knownHosts, `${sftp.knownHostsLine}\n`)
+  const config = join(secrets, 'apubi.json')
+  writeFileSync(config, JSON.stringify({ credentials: [{ url: `sftp://${sftp.host}:${sftp.port}`, user: sftp.user, privateKeyFile: keyFile }] }), { mode: 0o600 })
+  const serverEnv: Record<string, string> = {
+    APUBI_LOG_LEVEL: 'warn',
+    // A failed copy is reported, not retried: a retry would be timed as if it were one copy.
+    APUBI_MAX_ATTEMPTS: '1',
+    APUBI_PARALLEL_FILES: String(PARALLEL_FILES),
+    APUBI_CONNECTIONS_PER_HOST: String(CONNECTIONS_PER_HOST),
+    APUBI_SSH_KNOWN_HOSTS: knownHosts,
+    APUBI_CONFIG: config,
+    APUBI_S3_ENDPOINT: s3.info.endpoint,
+    AWS_ACCESS_KEY_ID: s3.info.accessKeyId,
+    AWS_SECRET_ACCESS_KEY: s3.info.secretAccessKey,
+    AWS_REGION: s3.info.region,
+    AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED: 'true',
+  }
+  const rcloneConfig = join(secrets, 'rclone.conf')
+  writeFileSync(rcloneConfig, '')
+  const rcloneEnv = rclone
+    ? remotesEnv(
+        [
+          { name: 'ftp', type: 'ftp', options: { host: ftp.info.host, port: String(ftp.info.port), user: ftp.info.user, pass: obscure(ftp.info.password) } },
+          // internal-sftp only: no shell to run md5sum/sha1sum in, and none to probe for.
+          { name: 'sftp', type: 'sftp', options: { host: sftp.host, port: String(sftp.port), user: sftp.user, key_file: keyFile, known_hosts_file: knownHosts, shell_type: 'none' } },
+          {
+            name: 's3',
+            type: 's3',
+            options: { provider: 'Other', endpoint: s3.info.endpoint, region: s3.info.region, access_key_id: s3.info.accessKeyId, secret_access_key: s3.info.secretAccessKey, force_path_style: 'true' },
+          },
+        ],
+        rcloneConfig,
+      )
+    : undefined
+  // An interrupted bench stops the rclone that runs.
+  const stopRclone = new AbortController()
+  bench.cleanups.push(async () => stopRclone.abort())
+
+  const routes: Route[] = [
+    {
+      name: 'FTP→SFTP',
+      oursFrom: (rel) => ftpUrl(ftp.info, `origin/${rel}`),
+      oursTo: (who, rel) => sftp.url(`${who}/${rel}`),
+      rcloneFrom: (rel) => `ftp:origin/${rel}`,
+      rcloneTo: (rel) => `sftp:${sftpRoot}/rclone${rel && `/${rel}`}`,
+      folder: (who) => join(sftpRoot, who),
+    },
+    {
+      name: 'S3→FTP',
+      oursFrom: (rel) => `s3://${s3.info.bucket}/origin/${rel}`,
+      oursTo: (who, rel) => ftpUrl(ftp.info, `dst-${who}/${rel}`),
+      rcloneFrom: (rel) => `s3:${s3.info.bucket}/origin/${rel}`,
+      rcloneTo: (rel) => `ftp:dst-rclone${rel && `/${rel}`}`,
+      folder: (who) => join(ftpRoot, `dst-${who}`),
+    },
+  ]
+  const data: Data[] = [
+    { label: fileLabel, rel: 'big.bin', directory: false, bytes: fileBytes, expected: new Map([['big.bin', fileBytes]]) },
+    { label: `${packageFiles.toLocaleString('en')} files`, rel: 'pkg', directory: true, bytes: pkgBytes, expected: under('pkg', pkg) },
+  ]
+
+  const failures: string[] = []
+  for (const route of routes) {
+    for (const what of data) {
+      try {
+        await scenario(route, what)
+      } catch (e) {
+        failures.push(`${route.name} ${what.label}: ${(e as Error).stack ?? e}`)
+      }
+    }
+  }
+  if (failures.length > 0) throw new Error(failures.join('\n\n'))
+
+  /** One route with one piece of data: rclone, ours, ours without digests, in interleaved rounds, the fastest of each kept. */
+  async function scenario(route: Route, what: Data): Promise<void> {
+    const name = `${route.name} ${what.label}`
+    const servers: Record<Contender, TestServer> = {
+      ours: await bench.apubiServer(serverEnv),
+      bare: await bench.apubiServer({ ...serverEnv, APUBI_CHECKSUMS: 'none' }),
+    }
+    // Fastest of the rounds for time; highest for rclone's peak RSS (ours is the server's VmHWM: all rounds).
+    const best: Partial<Record<Contender | 'rclone', number>> = {}
+    let rclonePeakMb: number | undefined
+    const rss: Partial<Record<Contender, number>> = {}
+    try {
+      for (let round = 1; round <= rounds; round++) {
+        log(`${name}, round ${round}/${rounds}: ${rclone ? 'rclone copy, then ' : ''}ours, then ours without digests`)
+        const took: string[] = []
+        if (rcloneEnv) {
+          const folder = route.folder('rclone')
+          rmSync(folder, { recursive: true, force: true })
+          // ftp-srv answers 451, not 550, for a folder that is not there, which rclone takes for a failure.
+          if (route.name === 'S3→FTP') mkdirSync(join(folder, what.directory ? what.rel : ''), { recursive: true })
+          const run = await rcloneCopy(rcloneEnv, route.rcloneFrom(what.rel), route.rcloneTo(what.directory ? what.rel : ''), RCLONE_FLAGS, stopRclone.signal)
+          await verifyCopy(folder, what.expected)
+          rmSync(folder, { recursive: true, force: true })
+          best.rclone = Math.min(best.rclone ?? Infinity, run.seconds)
+          rclonePeakMb = Math.max(rclonePeakMb ?? 0, run.peakRssMb)
+          took.push(`rclone ${run.seconds.toFixed(2)} s (${run.peakRssMb.toFixed(0)} MB)`)
+        }
+        // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
+        const timeoutMs = Math.max(120_000, best.rclone !== undefined ? best.rclone * 20_000 : what.bytes / 1e3)
+        for (const who of ['ours', 'bare'] as const) {
+          const folder = route.folder(who)
+          rmSync(folder, { recursive: true, force: true })
+          const source = route.oursFrom(what.directory ? `${what.rel}/` : what.rel)
+          const destination = route.oursTo(who, what.directory ? `${what.rel}/` : what.rel)
+          const seconds = await publish(servers[who], source, destination, timeoutMs)
+          await verifyCopy(folder, what.expected)
+          rmSync(folder, { recursive: true, force: true })
+          best[who] = Math.min(best[who] ?? Infinity, seconds)
+          took.push(`${who === 'ours' ? 'ours' : 'ours without digests'} ${seconds.toFixed(2)} s`)
+        }
+        log(`  ${took.join(', ')}`)
+      }
+    } finally {
+      for (const who of ['ours', 'bare'] as const) {
+        if (best[who] !== undefined) rss[who] = peakRssMb(servers[who].process.pid!)
+        await servers[who].stop()
+      }
+      const vs = rclone ? ' vs rclone' : ''
+      const missing = rclone ? '' : ' (rclone not installed)'
+      const faster = rclone ? { met: (_: number, ratio: number) => ratio <= 1 } : {}
+      const small = { met: (mb: number) => mb <= RSS_TARGET_MB }
+      bench.rows.push(
+        { metric: `${name} s${vs}, MD5+SHA-256${missing}`, ours: best.ours, reference: best.rclone, digits: 2, target: '≤ 100 %', ...faster },
+        { metric: `${name} s${vs}, no digests${missing}`, ours: best.bare, reference: best.rclone, digits: 2, target: '≤ 100 %', ...faster },
+        { metric: `peak RSS MB, ${name}${vs}, MD5+SHA-256`, ours: rss.ours, reference: rclonePeakMb, digits: 0, target: `≤ ${RSS_TARGET_MB} MB`, ...small },
+        { metric: `peak RSS MB, ${name}${vs}, no digests`, ours: rss.bare, reference: rclonePeakMb, digits: 0, target: `≤ ${RSS_TARGET_MB} MB`, ...small },
+      )
+    }
+  }
+}
+
+/**
+ * Ours, as the WFM sees it: from sending LoadAsset until GetTaskStatus, polled every 50 ms, says SUCCESS.
+ * @returns seconds
+ * @throws when the task ends FAILED or still runs after `timeoutMs`, with the end of the server's output
+ */
+async function publish(server: TestServer, source: string, destination: string, timeoutMs: number): Promise<number> {
+  const client = new ApubiClient(server.url)
+  const started = performance.now()
+  const taskId = await client.loadAsset(source, destination)
+  for (;;) {
+    const { status } = await client.getTaskStatus(taskId)
+    if (status === 'SUCCESS') return (performance.now() - started) / 1000
+    const failed = status === 'FAILED' ? 'ended FAILED' : performance.now() - started > timeoutMs ? `still runs after ${timeoutMs} ms` : undefined
+    if (failed) throw new Error(`task ${taskId} (${source} → ${destination.replace(/\/\/[^@/]*@/, '//')}) ${failed}; server output:\n${server.output().slice(-4000)}`)
+    await sleep(POLL_MS)
+  }
+}
+
+/** Puts the files `rels` of `dir` into the bucket under `origin/`: 8 at once, the large ones in 16 MiB parts. */
+async function uploadToS3(s3: S3Info, dir: string, rels: readonly string[]): Promise<void> {
+  process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true'
+  const client = new S3Client({
+    endpoint: s3.endpoint,
+    region: s3.region,
+    forcePathStyle: true,
+    credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
+    // s3rver knows no flexible checksums, as our backend's client (src/backends/s3.ts) assumes too.
+    requestChecksumCalculation: 'WHEN_REQUIRED',
+    responseChecksumValidation: 'WHEN_REQUIRED',
+  })
+  const PART = 16 << 20
+  try {
+    let next = 0
+    const lane = async (): Promise<void> => {
+      for (let rel = rels[next++]; rel !== undefined; rel = rels[next++]) {
+        const path = join(dir, rel)
+        const key = `origin/${rel}`
+        const bytes = statSync(path).size
+        if (bytes <= PART) await client.send(new PutObjectCommand({ Bucket: s3.bucket, Key: key, Body: readFileSync(path) }))
+        else await new Upload({ client, params: { Bucket: s3.bucket, Key: key, Body: createReadStream(path) }, partSize: PART, queueSize: 4 }).done()
+      }
+    }
+    await Promise.all(Array.from({ length: 8 }, lane))
+  } finally {
+    client.destroy()
+  }
+}
