@@ -67,8 +67,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
 
   const server = createServer((req, res) => {
-    const url = new URL(req.url ?? '/', 'http://localhost')
-    soap(req, res, url)
+    soap(req, res)
       .then((handled) => {
         if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
       })

@@ -28,10 +28,13 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 32, maxElements: 2_
  */
 export function createSoapEdge(options: SoapEdgeOptions) {
   const { path, logger } = options
-  return async (req: IncomingMessage, res: ServerResponse, url: URL): Promise<boolean> => {
-    if (url.pathname !== path) return false
+  return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
+    // Split by hand rather than with new URL(): this runs for every GetTaskStatus poll.
+    const target = req.url ?? '/'
+    const queryAt = target.indexOf('?')
+    if ((queryAt < 0 ? target : target.slice(0, queryAt)) !== path) return false
     if (req.method === 'GET' || req.method === 'HEAD') {
-      serveDescription(res, url, options)
+      serveDescription(res, new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1)), options)
       return true
     }
     const started = process.hrtime.bigint()
@@ -61,9 +64,9 @@ export function createSoapEdge(options: SoapEdgeOptions) {
   }
 }
 
-function serveDescription(res: ServerResponse, url: URL, options: SoapEdgeOptions): void {
-  const xsd = url.searchParams.get('xsd')
-  const body = xsd !== null ? options.description.schemas.get(xsd) : url.searchParams.has('wsdl') ? options.description.wsdl : undefined
+function serveDescription(res: ServerResponse, query: URLSearchParams, options: SoapEdgeOptions): void {
+  const xsd = query.get('xsd')
+  const body = xsd !== null ? options.description.schemas.get(xsd) : query.has('wsdl') ? options.description.wsdl : undefined
   if (body === undefined) {
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Try ${options.path}?wsdl\n`)
     return
@@ -71,8 +74,9 @@ function serveDescription(res: ServerResponse, url: URL, options: SoapEdgeOption
   send(res, 200, body)
 }
 
-function send(res: ServerResponse, status: number, body: string, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body), ...headers })
+function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
+  const headers = { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) }
+  res.writeHead(status, extra ? { ...headers, ...extra } : headers)
   res.end(body)
 }
 
