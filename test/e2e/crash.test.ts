@@ -2,11 +2,10 @@ import assert from 'node:assert/strict'
 import { statSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, it } from 'node:test'
-import Database from 'better-sqlite3'
 import { pathToFileURL } from 'node:url'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
-import { eventually, listFiles, sha256File, writeLargeFile } from './helpers.js'
+import { eventually, listFiles, publishedFile, queryRow, sha256File, writeLargeFile } from './helpers.js'
 
 const SIZE = 400 * 1024 * 1024
 // Short leases so the restarted server takes the killed one's task back quickly.
@@ -43,12 +42,10 @@ it('a publish interrupted by SIGKILL finishes after restart under the same TaskI
 
   // The second attempt continued the temporary file rather than writing it again, and says so.
   await second.stop({ keep: true })
-  const db = new Database(join(first.dataDir, 'apubi.sqlite'), { readonly: true })
-  const file = db.prepare('SELECT size, sha256, resumed_from FROM task_file WHERE task_id = ?').get(taskId) as Record<string, number | string>
-  db.close()
-  assert.equal(file['size'], SIZE)
-  assert.equal(file['sha256'], sha256)
-  assert.ok((file['resumed_from'] as number) >= 16 << 20, `resumed from byte ${file['resumed_from']}`)
+  const file = publishedFile(first.dataDir, taskId)
+  assert.equal(file.size, SIZE)
+  assert.equal(file.sha256, sha256)
+  assert.ok(file.resumed_from >= 16 << 20, `resumed from byte ${file.resumed_from}`)
 })
 
 it('SIGTERM lets a transfer run for the grace period, then hands it back; the restarted server finishes it without counting the attempt', async () => {
@@ -70,8 +67,6 @@ it('SIGTERM lets a transfer run for the grace period, then hands it back; the re
   assert.equal((await new ApubiClient(second.url).waitFor(taskId, 100)).status, 'SUCCESS')
   assert.equal(await sha256File(join(cdn, 'big.ts')), await sha256File(source))
   await second.stop({ keep: true })
-  const db = new Database(join(first.dataDir, 'apubi.sqlite'), { readonly: true })
-  const task = db.prepare('SELECT attempts FROM task WHERE id = ?').get(taskId) as { attempts: number }
-  db.close()
+  const task = queryRow<{ attempts: number }>(first.dataDir, 'SELECT attempts FROM task WHERE id = ?', taskId)
   assert.equal(task.attempts, 1, 'the released attempt does not count')
 })

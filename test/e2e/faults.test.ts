@@ -2,13 +2,12 @@ import assert from 'node:assert/strict'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import Database from 'better-sqlite3'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 import { startFaultProxy, type FaultProxy } from '../servers/fault-proxy.js'
 import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
-import { sha256File, writeLargeFile } from './helpers.js'
+import { publishedFile, sha256File, writeLargeFile } from './helpers.js'
 
 // Real networks reset, stall and crawl: a TCP proxy between our server and the storage does that to
 // one connection, and the published bytes must still be identical afterwards.
@@ -55,14 +54,7 @@ describe('transfers through a faulty network', () => {
 
   const throughProxy = () => `http://127.0.0.1:${originProxy.port}/big.ts`
   const linesOf = (taskId: string) => server.output().split('\n').filter((l) => l.includes(taskId))
-  const resumedFrom = (taskId: string): number => {
-    const db = new Database(join(server.dataDir, 'apubi.sqlite'), { readonly: true })
-    try {
-      return (db.prepare('SELECT resumed_from FROM task_file WHERE task_id = ?').get(taskId) as { resumed_from: number }).resumed_from
-    } finally {
-      db.close()
-    }
-  }
+  const resumedFrom = (taskId: string): number => publishedFile(server.dataDir, taskId).resumed_from
 
   it('a connection reset mid-download: retried, continued with a Range request, bytes identical', async () => {
     originProxy.inject({ resetAfterDownBytes: 20 << 20 })

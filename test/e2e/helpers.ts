@@ -1,4 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto'
+import Database from 'better-sqlite3'
 import { createReadStream, createWriteStream } from 'node:fs'
 import { readdir } from 'node:fs/promises'
 import { join } from 'node:path'
@@ -41,4 +42,19 @@ export async function eventually<T>(check: () => Promise<T | undefined> | T | un
     if (Date.now() > deadline) throw new Error(`condition not met within ${timeoutMs} ms`)
     await new Promise((r) => setTimeout(r, everyMs))
   }
+}
+
+/** One row of the server's database, read directly (the test looks behind the API): `sql` takes one value. */
+export function queryRow<T>(dataDir: string, sql: string, value: string): T {
+  const db = new Database(join(dataDir, 'apubi.sqlite'), { readonly: true })
+  try {
+    return db.prepare(sql).get(value) as T
+  } finally {
+    db.close()
+  }
+}
+
+/** What the server recorded of the one file a task published. */
+export function publishedFile(dataDir: string, taskId: string): { size: number; sha256: string; resumed_from: number } {
+  return queryRow(dataDir, 'SELECT size, sha256, resumed_from FROM task_file WHERE task_id = ?', taskId)
 }

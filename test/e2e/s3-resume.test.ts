@@ -4,7 +4,6 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { after, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import Database from 'better-sqlite3'
 import { GetObjectCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3'
 import { createHostLimiter } from '../../src/backends/host-limiter.js'
 import { createS3Backend } from '../../src/backends/s3.js'
@@ -12,7 +11,7 @@ import { isPublishError } from '../../src/errors.js'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
-import { eventually, sha256File, writeLargeFile } from './helpers.js'
+import { eventually, publishedFile, sha256File, writeLargeFile } from './helpers.js'
 
 const SIZE = 200 << 20
 const servers: TestServer[] = []
@@ -79,12 +78,10 @@ it('an S3 upload interrupted by SIGKILL continues after restart from its stored 
 
     // The second attempt continued the upload rather than sending it again, and says so.
     await second.stop({ keep: true })
-    const db = new Database(join(first.dataDir, 'apubi.sqlite'), { readonly: true })
-    const file = db.prepare('SELECT size, sha256, resumed_from FROM task_file WHERE task_id = ?').get(taskId) as Record<string, number | string>
-    db.close()
-    assert.equal(file['size'], SIZE)
-    assert.equal(file['sha256'], sha256)
-    assert.ok((file['resumed_from'] as number) >= stored, `resumed from byte ${file['resumed_from']}, ${stored} were stored at the kill`)
+    const file = publishedFile(first.dataDir, taskId)
+    assert.equal(file.size, SIZE)
+    assert.equal(file.sha256, sha256)
+    assert.ok(file.resumed_from >= stored, `resumed from byte ${file.resumed_from}, ${stored} were stored at the kill`)
   } finally {
     sdk.destroy()
   }
