@@ -17,7 +17,7 @@ import {
 } from '@aws-sdk/client-s3'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
-import { networkErrorCode } from './network-errors.js'
+import { codeFor } from './s3-errors.js'
 import { ObjectReader } from './s3-reader.js'
 import { abandon, forgetRecord, partsOf, putWhole, readRecord, recordedBytes, untilStopped, uploadParts } from './s3-upload.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
@@ -108,41 +108,6 @@ function keysFor(endpoint: Endpoint, ...sources: S3BucketOptions[]): { accessKey
     if (accessKeyId !== undefined && secretAccessKey !== undefined) return { accessKeyId, secretAccessKey }
   }
   return undefined
-}
-
-const serviceCodes: Readonly<Record<string, Code>> = {
-  NoSuchKey: 'ERR_NOT_FOUND',
-  NotFound: 'ERR_NOT_FOUND', // HEAD answers carry no body, hence no S3 code
-  NoSuchBucket: 'ERR_NOT_FOUND',
-  InvalidAccessKeyId: 'ERR_AUTH',
-  SignatureDoesNotMatch: 'ERR_AUTH',
-  ExpiredToken: 'ERR_AUTH',
-  InvalidToken: 'ERR_AUTH',
-  CredentialsProviderError: 'ERR_AUTH', // no credentials anywhere in the SDK's chain
-  AccessDenied: 'ERR_PERMISSION',
-  AllAccessDisabled: 'ERR_PERMISSION',
-  Forbidden: 'ERR_PERMISSION',
-  SlowDown: 'ERR_TRANSFER',
-  InternalError: 'ERR_TRANSFER',
-  ServiceUnavailable: 'ERR_TRANSFER',
-  RequestTimeout: 'ERR_TRANSFER',
-  TimeoutError: 'ERR_TRANSFER', // the handler's connect or idle timeout
-  PreconditionFailed: 'ERR_TRANSFER', // the object changed while we read it: a new attempt reads it afresh
-}
-
-/** Our code for an error of the AWS SDK or of the socket under it. */
-export function codeFor(e: unknown): Code {
-  if (!(e instanceof Error)) return 'ERR_INTERNAL'
-  const named = serviceCodes[e.name]
-  if (named) return named
-  const network = networkErrorCode(e)
-  if (network) return network
-  const status = e instanceof S3ServiceException ? e.$metadata.httpStatusCode : undefined
-  if (status === 404) return 'ERR_NOT_FOUND'
-  if (status === 401) return 'ERR_AUTH'
-  if (status === 403) return 'ERR_PERMISSION'
-  if (status === 429 || (status !== undefined && status >= 500)) return 'ERR_TRANSFER'
-  return 'ERR_INTERNAL'
 }
 
 /** S3 keys have no leading slash, and the bucket itself is the empty key. */
