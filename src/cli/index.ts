@@ -5,6 +5,12 @@ import { load, purge, status, type WfmFlags } from './wfm.js'
 
 const DEFAULT_URL = 'http://127.0.0.1:8080/apubi'
 
+// `apubi load … | head -1`: a reader that stopped early is not an error worth a stack trace.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0)
+  throw e
+})
+
 const program = new Command('apubi').description('APUBI publishing server, and a client that acts as the WFM')
 
 program
