@@ -106,7 +106,8 @@ async function apubiServer(env: Record<string, string> = {}, fileRoot?: string):
   if (stopping) throw new Error('stopping')
   const base = join(work, `server-${++servers}`)
   mkdirSync(join(base, 'files'), { recursive: true })
-  const server = await startServer({ env, dataDir: join(base, 'data'), fileRoot: fileRoot ?? join(base, 'files') })
+  // The compiled server, as operators run it (`npm start`): through tsx it is about 12 % slower.
+  const server = await startServer({ env, dataDir: join(base, 'data'), fileRoot: fileRoot ?? join(base, 'files'), built: true })
   cleanups.push(() => server.stop())
   return server
 }

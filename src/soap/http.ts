@@ -37,7 +37,9 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       serveDescription(res, new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1)), options)
       return true
     }
-    const started = process.hrtime.bigint()
+    // The timing and the log line cost a few µs per request: only when the line will be written.
+    const logged = logger.isLevelEnabled('info')
+    const started = logged ? process.hrtime.bigint() : 0n
     let operation = 'unknown'
     let taskId: string | undefined
     try {
@@ -52,11 +54,11 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       const result = await handle(request, options.tasks)
       taskId = result.taskId
       send(res, 200, renderResponse(result.response))
-      logger.info({ operation, taskId, outcome: 'ok', ms: elapsedMs(started) }, 'soap request')
+      if (logged) logger.info({ operation, taskId, outcome: 'ok', ms: elapsedMs(started) }, 'soap request')
     } catch (e) {
       const fault = toFault(e)
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
-      else logger.info({ operation, taskId, outcome: fault.error.code, ms: elapsedMs(started) }, 'soap request')
+      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms: elapsedMs(started) }, 'soap request')
       // WS-I Basic Profile R1126: every fault with HTTP 500.
       send(res, 500, renderFault(fault), req.readableEnded ? undefined : { Connection: 'close' })
     }

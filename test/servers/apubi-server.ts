@@ -25,9 +25,12 @@ export interface StartOptions {
   /** Reuse the data and file folders of an earlier (killed) server. */
   readonly dataDir?: string
   readonly fileRoot?: string
+  /** Run the compiled server (dist/, as `npm start` does) rather than the sources through tsx. */
+  readonly built?: boolean
 }
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
+const builtEntry = new URL('../../dist/cli/index.js', import.meta.url).pathname
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -46,7 +49,8 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const dataDir = options.dataDir ?? join(base!, 'data')
   const fileRoot = options.fileRoot ?? join(base!, 'files')
   mkdirSync(fileRoot, { recursive: true })
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'serve'], {
+  const args = options.built ? [builtEntry, 'serve'] : ['--import', 'tsx', entry, 'serve']
+  const child = spawn(process.execPath, args, {
     env: {
       ...process.env,
       APUBI_PORT: String(port),
