@@ -11,7 +11,7 @@ import { startServer, type TestServer } from '../test/servers/apubi-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
 import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus, type LoadResult } from './soap-load.js'
-import { transports } from './transports.js'
+import { transports, type TransportRow } from './transports.js'
 
 const seconds = positiveNumber('BENCH_SECONDS', 10)
 const fileMib = positiveNumber('BENCH_FILE_MB', 1024)
@@ -21,15 +21,7 @@ const fileLabel = fileMib % 1024 === 0 ? `${fileMib / 1024} GiB` : `${fileMib} M
 // Per request logging off, so the figure is the SOAP path's; the default level is measured as well.
 const quiet = { APUBI_LOG_LEVEL: 'warn' }
 
-interface Row {
-  readonly metric: string
-  readonly ours?: number
-  readonly reference?: number
-  readonly digits: number
-  readonly target: string
-  /** Whether the target is met; absent for rows shown for information. */
-  readonly met?: (ours: number, ratio: number) => boolean
-}
+type Row = TransportRow
 
 // Every temporary file of the run, the servers' data folders included: one folder removed at the end,
 // even when a server is interrupted while it starts (startServer removes its own folders only on stop).

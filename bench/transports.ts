@@ -47,6 +47,7 @@ export interface TransportRow {
   readonly reference?: number
   readonly digits: number
   readonly target: string
+  /** Whether the target is met; absent for rows shown for information. */
   readonly met?: (ours: number, ratio: number) => boolean
 }
 

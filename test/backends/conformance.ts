@@ -381,13 +381,14 @@ function content(text: string): Readable {
   return Readable.from([Buffer.from(text)])
 }
 
-async function sha256(stream: Readable): Promise<string> {
+/** The SHA-256 of everything `stream` gives, read without holding it in memory. */
+export async function sha256(stream: Readable): Promise<string> {
   const hash = createHash('sha256')
   for await (const chunk of stream) hash.update(chunk as Buffer)
   return hash.digest('hex')
 }
 
-async function text(stream: Readable): Promise<string> {
+export async function text(stream: Readable): Promise<string> {
   const parts: Buffer[] = []
   for await (const chunk of stream) parts.push(chunk as Buffer)
   return Buffer.concat(parts).toString('utf8')

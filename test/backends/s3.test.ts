@@ -11,7 +11,7 @@ import type { Backend, BackendContext, Endpoint, S3Options } from '../../src/bac
 import { PublishError, type Code } from '../../src/errors.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
 import { makeTestCertificates } from '../servers/tls.js'
-import { backendConformance } from './conformance.js'
+import { backendConformance, sha256, text } from './conformance.js'
 
 const MiB = 1 << 20
 const WRONG_SECRET = 'Wrong-Secret-4711'
@@ -323,18 +323,6 @@ function skip(stream: Readable, count: number): Readable {
     })(),
     { objectMode: false },
   )
-}
-
-async function sha256(stream: Readable): Promise<string> {
-  const hash = createHash('sha256')
-  for await (const chunk of stream) hash.update(chunk as Buffer)
-  return hash.digest('hex')
-}
-
-async function text(stream: Readable): Promise<string> {
-  const parts: Buffer[] = []
-  for await (const chunk of stream) parts.push(chunk as Buffer)
-  return Buffer.concat(parts).toString('utf8')
 }
 
 async function forEachLimited<T>(items: readonly T[], limit: number, work: (item: T) => Promise<unknown>): Promise<void> {
