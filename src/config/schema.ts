@@ -42,8 +42,6 @@ export const settings = {
   credentials: { env: null, schema: z.array(z.object({ url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/@]+\/?$/i, 'must be scheme://host[:port]'), user: z.string(), password: z.string().optional(), privateKeyFile: z.string().optional() }).strict()).default([]), help: 'Per host: user and password or private key, used when a URL carries none (file only)' },
 } as const
 
-/** Settings that hold secrets: never printed, never logged. */
-export const sensitiveSettings: ReadonlySet<keyof typeof settings> = new Set(['s3Buckets', 'credentials', 'cdnBase'])
 
 export type Settings = typeof settings
 export type ConfigInput = { [K in keyof Settings]: z.input<Settings[K]['schema']> }
