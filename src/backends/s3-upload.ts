@@ -161,8 +161,15 @@ export async function forgetRecord(t: MultipartTarget, uploadTag: string): Promi
   await t.client.send(new DeleteObjectCommand({ Bucket: t.bucket, Key: recordKey(t.key, uploadTag) }), { abortSignal: t.signal })
 }
 
+/**
+ * Not under the task's signal: a record write cut off by an abort can leave the record unreadable on
+ * stores that write objects in place (s3rver did), and then the parts it named are lost to a resume.
+ * It is a few hundred bytes; a timeout of its own bounds it.
+ */
+const RECORD_TIMEOUT_MS = 10_000
+
 async function putRecord(t: MultipartTarget, uploadTag: string, text: string): Promise<void> {
-  await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: recordKey(t.key, uploadTag), Body: text, ContentType: 'application/json' }), { abortSignal: t.signal })
+  await t.client.send(new PutObjectCommand({ Bucket: t.bucket, Key: recordKey(t.key, uploadTag), Body: text, ContentType: 'application/json' }), { abortSignal: AbortSignal.timeout(RECORD_TIMEOUT_MS) })
 }
 
 /** The body cut into `size`-byte parts, the last one shorter (or none for an empty body). */

@@ -10,14 +10,17 @@ import { createS3Backend } from '../../src/backends/s3.js'
 import { isPublishError } from '../../src/errors.js'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
+import { startFaultProxy, type FaultProxy } from '../servers/fault-proxy.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
 import { eventually, publishedFile, sha256File, writeLargeFile } from './helpers.js'
 
-const SIZE = 200 << 20
+const SIZE = 96 << 20
 const servers: TestServer[] = []
 let s3: S3Server | undefined
+let proxy: FaultProxy | undefined
 after(async () => {
   for (const s of servers.reverse()) await s.stop()
+  await proxy?.close()
   await s3?.close()
 })
 
@@ -32,7 +35,11 @@ it('an S3 upload interrupted by SIGKILL continues after restart from its stored 
     AWS_SECRET_ACCESS_KEY: store.secretAccessKey,
     AWS_REGION: store.region,
   }
-  const first = await startServer({ env })
+  // The first server uploads through a slow link, so that the kill lands mid-upload however loaded
+  // the machine is; the second one talks to the store directly.
+  proxy = await startFaultProxy('127.0.0.1', Number(new URL(store.endpoint).port))
+  proxy.inject({ bytesPerSecond: 16 << 20, times: 1_000 })
+  const first = await startServer({ env: { ...env, APUBI_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` } })
   servers.push(first)
   const source = join(first.fileRoot, 'big.ts')
   await writeLargeFile(source, SIZE)
