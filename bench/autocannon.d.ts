@@ -24,6 +24,8 @@ declare module 'autocannon' {
     duration?: number
     /** A first, unrecorded run with these settings. */
     warmup?: { connections?: number; duration?: number }
+    /** Cycled through; `setupRequest` may change each request before it is sent. */
+    requests?: Array<{ setupRequest?: (request: { body?: string }) => { body?: string } }>
   }
   function autocannon(options: Options): Promise<Result>
   export default autocannon

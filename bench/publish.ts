@@ -10,6 +10,8 @@ import { ApubiClient } from '../src/client/apubi-client.js'
 
 /** What bench/ftp-server.ts prints once it listens. */
 export interface FtpInfo {
+  /** Which FTP server answers: vsftpd or ftp-srv. */
+  readonly server: string
   readonly host: string
   readonly port: number
   readonly user: string

@@ -13,15 +13,27 @@ export interface LoadResult {
   readonly p99Ms: number
 }
 
-/** The request as the vendor's sample writes it (whitespace and the stray ns2 declaration included). */
-export function getTaskStatusEnvelope(taskId: string): string {
-  return `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">
-    <soap:Body>
+/**
+ * The request as the vendor's sample writes it (whitespace and the stray ns2 declaration included).
+ * A different envelope prefix makes a different text meaning the same request.
+ */
+export function getTaskStatusEnvelope(taskId: string, prefix = 'soap'): string {
+  return `<${prefix}:Envelope xmlns:${prefix}="http://schemas.xmlsoap.org/soap/envelope/">
+    <${prefix}:Body>
         <GetTaskStatus xmlns="wfm:APUBI/v1/schemas" xmlns:ns2="wfm:/APUBI/v1/schemas">
             <TaskId>${taskId}</TaskId>
         </GetTaskStatus>
-    </soap:Body>
-</soap:Envelope>`
+    </${prefix}:Body>
+</${prefix}:Envelope>`
+}
+
+/**
+ * Bodies that are each a text the server has not seen (a new envelope prefix every time), so no
+ * request is answered from the server's memory of parsed texts: the cost of a first poll.
+ */
+export function newTextEveryTime(taskId: string): () => string {
+  let n = 0
+  return () => getTaskStatusEnvelope(taskId, `s${(n++).toString(36)}`)
 }
 
 const requestHeaders = { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: '"GetTaskStatus"' }
@@ -50,12 +62,12 @@ export async function fetchAnswer(url: string, body: string): Promise<{ contentT
  * the answer arrived, after an unrecorded warm-up so both sides are measured with a warm JIT.
  * @throws when any request failed: a rate of errors is not a rate of answers.
  */
-export async function loadGetTaskStatus(url: string, body: string, seconds: number): Promise<LoadResult> {
+export async function loadGetTaskStatus(url: string, body: string | (() => string), seconds: number): Promise<LoadResult> {
   const result = await autocannon({
     url,
     method: 'POST',
     headers: requestHeaders,
-    body,
+    ...(typeof body === 'string' ? { body } : { requests: [{ setupRequest: (request) => ({ ...request, body: body() }) }] }),
     connections: CONNECTIONS,
     duration: seconds,
     warmup: { connections: CONNECTIONS, duration: WARMUP_SECONDS },

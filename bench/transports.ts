@@ -2,7 +2,7 @@
 // S3→FTP on loopback, each beside `rclone copy` doing the same copy with the same parallelism, in the
 // same run, on the same machine.
 //
-// - Servers, each a process of its own: ftp-srv (bench/ftp-server.ts; the origin of FTP→SFTP and the
+// - Servers, each a process of its own: vsftpd or ftp-srv (bench/ftp-server.ts; the origin of FTP→SFTP and the
 //   destination of S3→FTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
 // - Ours: LoadAsset, then GetTaskStatus every 50 ms until SUCCESS; APUBI_PARALLEL_FILES=4 and
 //   APUBI_CONNECTIONS_PER_HOST=8 (4 files in flight, each holding a connection on both sides). Once with
@@ -26,7 +26,7 @@
 // Environment: BENCH_TRANSPORTS=0 skips this part (it is long); BENCH_PACKAGE_FILES (files in the
 // package, default 2000); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, createReadStream, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -126,7 +126,7 @@ export async function transports(bench: TransportBench): Promise<void> {
   const pkg = await writeHlsPackage(join(origin, 'pkg'), packageFiles)
   const pkgBytes = [...pkg.values()].reduce((a, b) => a + b, 0)
 
-  const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot])
+  const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot, 'dst-ours,dst-bare,dst-rclone'])
   bench.cleanups.push(() => ftp.stop())
   const s3 = await startChild<S3Info>('./s3-server.ts')
   bench.cleanups.push(() => s3.stop())
@@ -231,12 +231,16 @@ export async function transports(bench: TransportBench): Promise<void> {
         const took: string[] = []
         if (rcloneEnv) {
           const folder = route.folder('rclone')
-          rmSync(folder, { recursive: true, force: true })
-          // ftp-srv answers 451, not 550, for a folder that is not there, which rclone takes for a failure.
-          if (route.name === 'S3→FTP') mkdirSync(join(folder, what.directory ? what.rel : ''), { recursive: true })
+          emptyFolder(folder)
+          // ftp-srv answers 451, not 550, for a folder that is not there, which rclone takes for a failure;
+          // made writable for vsftpd's anonymous user.
+          if (route.name === 'S3→FTP' && what.directory) {
+            mkdirSync(join(folder, what.rel))
+            chmodSync(join(folder, what.rel), 0o777)
+          }
           const run = await rcloneCopy(rcloneEnv, route.rcloneFrom(what.rel), route.rcloneTo(what.directory ? what.rel : ''), RCLONE_FLAGS, stopRclone.signal)
           await verifyCopy(folder, what.expected)
-          rmSync(folder, { recursive: true, force: true })
+          emptyFolder(folder)
           best.rclone = Math.min(best.rclone ?? Infinity, run.seconds)
           rclonePeakMb = Math.max(rclonePeakMb ?? 0, run.peakRssMb)
           took.push(`rclone ${run.seconds.toFixed(2)} s (${run.peakRssMb.toFixed(0)} MB)`)
@@ -245,12 +249,12 @@ export async function transports(bench: TransportBench): Promise<void> {
         const timeoutMs = Math.max(120_000, best.rclone !== undefined ? best.rclone * 20_000 : what.bytes / 1e3)
         for (const who of ['ours', 'bare'] as const) {
           const folder = route.folder(who)
-          rmSync(folder, { recursive: true, force: true })
+          emptyFolder(folder)
           const source = route.oursFrom(what.directory ? `${what.rel}/` : what.rel)
           const destination = route.oursTo(who, what.directory ? `${what.rel}/` : what.rel)
           const seconds = await publish(servers[who], source, destination, timeoutMs)
           await verifyCopy(folder, what.expected)
-          rmSync(folder, { recursive: true, force: true })
+          emptyFolder(folder)
           best[who] = Math.min(best[who] ?? Infinity, seconds)
           took.push(`${who === 'ours' ? 'ours' : 'ours without digests'} ${seconds.toFixed(2)} s`)
         }
@@ -321,4 +325,9 @@ async function uploadToS3(s3: S3Info, dir: string, rels: readonly string[]): Pro
   } finally {
     client.destroy()
   }
+}
+
+/** Empties a destination folder but keeps it: vsftpd's anonymous user may not make it again at its root. */
+function emptyFolder(folder: string): void {
+  for (const entry of existsSync(folder) ? readdirSync(folder) : []) rmSync(join(folder, entry), { recursive: true, force: true })
 }

@@ -5,6 +5,7 @@ import type { TaskService } from '../tasks/index.js'
 import { renderFault, toFault } from './fault.js'
 import { handle } from './handlers.js'
 import { parseRequest, type ParseLimits } from './parse.js'
+import { rememberStatusParses } from './parse-memo.js'
 import { renderResponse } from './render.js'
 
 export interface SoapEdgeOptions {
@@ -28,6 +29,7 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 32, maxElements: 2_
  */
 export function createSoapEdge(options: SoapEdgeOptions) {
   const { path, logger } = options
+  const parse = rememberStatusParses((xml) => parseRequest(xml, options.limits))
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     // Split by hand rather than with new URL(): this runs for every GetTaskStatus poll.
     const target = req.url ?? '/'
@@ -49,7 +51,7 @@ export function createSoapEdge(options: SoapEdgeOptions) {
         throw new PublishError('ERR_REQUEST_INVALID', `Content-Type ${contentType || '(none)'} is not text/xml or application/soap+xml`)
       }
       const xml = await readBody(req, options.maxBodyBytes)
-      const request = parseRequest(xml, options.limits)
+      const request = parse(xml)
       operation = request.operation
       const result = await handle(request, options.tasks)
       taskId = result.taskId

@@ -39,6 +39,8 @@ interface Node {
   text: string
 }
 
+const noAttributes: Record<string, string> = Object.freeze({})
+
 function invalid(message: string): PublishError {
   return new PublishError('ERR_REQUEST_INVALID', message)
 }
@@ -72,7 +74,7 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
   parser.on('opentag', (tag) => {
     if (++elements > limits.maxElements) throw invalid(`More than ${limits.maxElements} elements`)
     if (stack.length >= limits.maxDepth) throw invalid(`Nesting deeper than ${limits.maxDepth}`)
-    const attributes = attributesOf(tag, limits)
+    checkAttributeCount(tag, limits)
     const depth = stack.length
     const local = tag.local ?? tag.name
     const ns = tag.uri ?? ''
@@ -100,6 +102,8 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
       // The open tag just ended at `position`; '<' cannot occur inside it, so the last one starts it.
       metadataStart = xml.lastIndexOf('<', parser.position - 1)
     }
+    // Only the pairs inside MetaData are read from attributes: elsewhere they are not copied.
+    const attributes = metadataStart >= 0 && depth > 3 ? attributesOf(tag) : noAttributes
     const node: Node = { local, attributes, children: [], text: '' }
     parent?.children.push(node)
     stack.push(node)
@@ -166,14 +170,21 @@ function fieldName(operation: Operation, local: string, ns: string): string | un
   return OPERATION_NAMESPACES.has(ns) ? fields[operation][local.toLowerCase()] : undefined
 }
 
-function attributesOf(tag: SaxesTagNS, limits: ParseLimits): Record<string, string> {
+/** Attributes by local name, namespace declarations left out; only MetaData's elements need them. */
+function attributesOf(tag: SaxesTagNS): Record<string, string> {
   const result: Record<string, string> = {}
-  let count = 0
-  for (const attribute of Object.values(tag.attributes)) {
-    if (++count > limits.maxAttributes) throw invalid(`More than ${limits.maxAttributes} attributes on ${tag.name}`)
+  for (const name in tag.attributes) {
+    const attribute = tag.attributes[name]!
     if (attribute.prefix !== 'xmlns' && attribute.name !== 'xmlns') result[attribute.local] = attribute.value
   }
   return result
+}
+
+function checkAttributeCount(tag: SaxesTagNS, limits: ParseLimits): void {
+  let count = 0
+  for (const _ in tag.attributes) {
+    if (++count > limits.maxAttributes) throw invalid(`More than ${limits.maxAttributes} attributes on ${tag.name}`)
+  }
 }
 
 /**

@@ -146,6 +146,7 @@ export class Worker {
       try {
         const completed = new Map((await store.files(task.id)).map((f) => [f.rel, f]))
         const record = (file: PublishedFile): void => {
+          log.debug({ file: file.rel, size: file.size, resumedFrom: file.resumedFrom, verifiedBy: file.verifiedBy }, 'file published')
           store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
         }
         finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })

@@ -70,3 +70,13 @@ it('SIGTERM lets a transfer run for the grace period, then hands it back; the re
   const task = queryRow<{ attempts: number }>(first.dataDir, 'SELECT attempts FROM task WHERE id = ?', taskId)
   assert.equal(task.attempts, 1, 'the released attempt does not count')
 })
+
+it('a second server on the same data folder stops at start and says why; the first keeps serving', async () => {
+  const first = await startServer({})
+  servers.push(first)
+  await assert.rejects(
+    startServer({ dataDir: first.dataDir, fileRoot: first.fileRoot }),
+    /apubi\.sqlite is in use by another process: is another apubi-server running on this data folder\?/,
+  )
+  await assert.rejects(new ApubiClient(first.url).getTaskStatus('00000000-0000-0000-0000-000000000000'), /Task Id does not exist/)
+})

@@ -152,8 +152,8 @@ export async function startPyftpdlib(root: string): Promise<FtpServer | undefine
 }
 
 export interface VsftpdOptions {
-  /** Files of the server certificate and its key. */
-  readonly tls: { readonly cert: string; readonly key: string }
+  /** Files of the server certificate and its key; without them, plain FTP. */
+  readonly tls?: { readonly cert: string; readonly key: string }
   /** Implicit TLS (`ftps`) rather than AUTH TLS (`ftpes`). */
   readonly implicit?: boolean
   /** Commands vsftpd answers "550 Permission denied." (its `cmds_denied`), say EPSV. */
@@ -168,7 +168,7 @@ export function vsftpdInstalled(): boolean {
 }
 
 /**
- * vsftpd as a child process on 127.0.0.1, FTPS only, rooted at `root`. It demands TLS for login and
+ * vsftpd as a child process on 127.0.0.1, rooted at `root`. With `tls` it demands TLS for login and
  * data, and that each data connection resume the control connection's TLS session
  * (`require_ssl_reuse`, as FileZilla Server does). vsftpd takes its users from PAM; to need no system
  * account it serves anonymous FTP with every write allowed (as the `ftp` user the package creates).
@@ -209,15 +209,17 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
     xferlog_enable: false,
     syslog_enable: false,
     utf8_filesystem: true,
-    ssl_enable: true,
-    implicit_ssl: opts.implicit ?? false,
-    allow_anon_ssl: true,
-    force_anon_logins_ssl: true,
-    force_anon_data_ssl: true,
-    require_ssl_reuse: true,
-    ssl_ciphers: 'HIGH', // vsftpd 3.0.3's default (DES-CBC3-SHA) is one no current client offers
-    rsa_cert_file: opts.tls.cert,
-    rsa_private_key_file: opts.tls.key,
+    ssl_enable: opts.tls !== undefined,
+    ...(opts.tls && {
+      implicit_ssl: opts.implicit ?? false,
+      allow_anon_ssl: true,
+      force_anon_logins_ssl: true,
+      force_anon_data_ssl: true,
+      require_ssl_reuse: true,
+      ssl_ciphers: 'HIGH', // vsftpd 3.0.3's default (DES-CBC3-SHA) is one no current client offers
+      rsa_cert_file: opts.tls.cert,
+      rsa_private_key_file: opts.tls.key,
+    }),
     ...(opts.deny?.length && { cmds_denied: opts.deny.join(',') }),
     ...(opts.idleSessionTimeoutS && { idle_session_timeout: opts.idleSessionTimeoutS }),
   }
@@ -242,7 +244,7 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
     await rm(own, { recursive: true, force: true })
     throw new Error(`vsftpd did not start: ${(e as Error).message}\n${log}`)
   }
-  const scheme: FtpScheme = opts.implicit ? 'ftps' : 'ftpes'
+  const scheme: FtpScheme = !opts.tls ? 'ftp' : opts.implicit ? 'ftps' : 'ftpes'
   const user = 'anonymous'
   return {
     scheme,
