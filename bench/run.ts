@@ -3,7 +3,8 @@
 // the ratio means anything across machines. A missed target is a result (exit 0); a measurement that
 // could not be taken is a failure (exit 1), reported after the table.
 // Environment: BENCH_SECONDS (per GetTaskStatus run, default 10), BENCH_FILE_MB (MiB published,
-// default 1024), BENCH_ROUNDS (rounds of each comparison, the best kept, default 2).
+// default 1024), BENCH_ROUNDS (rounds of each comparison, the best kept, default 2), BENCH_ONLY (the
+// parts to run, comma-separated).
 import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -11,6 +12,7 @@ import { startServer, type TestServer } from '../test/servers/apubi-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
 import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus, newTextEveryTime, type LoadResult } from './soap-load.js'
+import { scaleOut } from './scale-out.js'
 import { transports, type TransportRow } from './transports.js'
 
 const seconds = positiveNumber('BENCH_SECONDS', 10)
@@ -43,9 +45,12 @@ function positiveNumber(name: string, fallback: number): number {
   return value
 }
 
+/** BENCH_ONLY: comma-separated names of the parts to run (GetTaskStatus, publishing, transports, scale-out); default all. */
+const only = process.env['BENCH_ONLY']?.split(',').map((name) => name.trim())
+
 /** Runs one part; a part that breaks is reported and the others still run. */
 async function part(name: string, run: () => Promise<void>): Promise<void> {
-  if (stopping) return
+  if (stopping || (only && !only.includes(name))) return
   try {
     await run()
   } catch (e) {
@@ -233,6 +238,7 @@ try {
   await part('GetTaskStatus', getTaskStatus)
   await part('publishing', publishing)
   await part('transports', () => transports({ work, rounds, fileMib, rows, cleanups, log, apubiServer: (env) => apubiServer(env) }))
+  await part('scale-out', () => scaleOut({ work, seconds, rows, cleanups, log }))
 } finally {
   await cleanUp()
 }

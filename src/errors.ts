@@ -10,9 +10,12 @@ export const catalog = {
   // Requests
   ERR_REQUEST_INVALID: { fault: 'Client', retry: false, text: 'Invalid request' },
   ERR_REQUEST_TOO_LARGE: { fault: 'Client', retry: false, text: 'Request too large' },
+  ERR_UNAUTHENTICATED: { fault: 'Client', retry: false, text: 'Authentication required' },
   ERR_UNKNOWN_OPERATION: { fault: 'Client', retry: false, text: 'Unknown operation' },
   ERR_POLICY_DENIED: { fault: 'Client', retry: false, text: 'Location not allowed' },
   ERR_UNSUPPORTED_SCHEME: { fault: 'Client', retry: false, text: 'Unsupported URL scheme' },
+  ERR_FORBIDDEN: { fault: 'Client', retry: false, text: 'Not allowed' },
+  ERR_TASK_STATE: { fault: 'Client', retry: false, text: 'Task is not in a state that allows this' },
   ERR_TASK_NOT_FOUND: { fault: 'Server', retry: false, text: 'Task Id does not exist' },
   // Work on storage
   ERR_NOT_FOUND: { fault: null, retry: false, text: 'Source or destination not found' },
@@ -26,6 +29,8 @@ export const catalog = {
   ERR_SHUTDOWN: { fault: null, retry: true, text: 'Server shutting down' },
   ERR_TOO_MANY_ATTEMPTS: { fault: null, retry: false, text: 'Gave up after too many attempts' },
   ERR_TIMEOUT: { fault: null, retry: false, text: 'Task took longer than its overall timeout' },
+  ERR_CANCELLED: { fault: null, retry: false, text: 'Cancelled by operator' },
+  ERR_SECRET_KEY: { fault: 'Server', retry: false, text: 'Sealed credentials cannot be opened' },
   // Server
   ERR_CONFIG_INVALID: { fault: 'Server', retry: false, text: 'Invalid configuration' },
   ERR_INTERNAL: { fault: 'Server', retry: false, text: 'Internal error' },

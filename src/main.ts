@@ -1,17 +1,21 @@
 import { mkdirSync, readFileSync } from 'node:fs'
-import { createServer, type Server } from 'node:http'
+import type { Server } from 'node:http'
+import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
+import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js'
 import { createHostLimiter } from './backends/index.js'
 import type { Config } from './config/index.js'
+import { createEdgeServer } from './http/index.js'
+import { createMetrics, createProbeEdge } from './metrics/index.js'
 import type { Logger } from './observability/index.js'
-import { createSoapEdge, DEFAULT_PARSE_LIMITS, loadServiceDescription } from './soap/index.js'
-import { createTaskRunner, openSqliteStore, retentionMs, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
+import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
 import { createCredentials, createLocationPolicy } from './transfer/index.js'
 
 export interface RunningServer {
-  readonly server: Server
+  readonly server: Server | HttpsServer
   readonly port: number
   /** Stops accepting requests and claiming tasks, lets running tasks finish for the grace period, closes. */
   shutdown(): Promise<void>
@@ -20,11 +24,16 @@ export interface RunningServer {
 /** The composition root: config → store → backends → task engine → HTTP. */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   if (config.cdnBase.startsWith('file:')) mkdirSync(fileURLToPath(config.cdnBase), { recursive: true })
-  const store = openSqliteStore(config.databaseFile)
-  const policy = createLocationPolicy(config.fileRoots)
+  const sealer = createSealer(loadSecretKey(config))
+  // PostgreSQL when a URL is given: instances on one database share tasks, host caps and housekeeping.
+  const shared = config.databaseUrl
+    ? await openPostgres(config.databaseUrl, { poolSize: config.databasePoolSize, connectionsPerHost: config.connectionsPerHost, now: Date.now, logger })
+    : undefined
+  const store = sealTaskStore(shared?.store ?? openSqliteStore(config.databaseFile), sealer, logger)
+  const policy = createLocationPolicy(config.fileRoots, { rules: config.locationRules, allowedHosts: config.allowedHosts, deniedHosts: config.deniedHosts })
   const transfer = {
     backends: {
-      hosts: createHostLimiter(config.connectionsPerHost),
+      hosts: shared?.hosts ?? createHostLimiter(config.connectionsPerHost),
       timeoutMs: config.timeoutMs,
       ...(config.caFile && { tlsCa: readFileSync(config.caFile, 'utf8') }),
       ssh: {
@@ -45,6 +54,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     connectionsPerHost: config.connectionsPerHost,
   }
   const now = Date.now
+  // Read at scrape time only, once `operator` below exists.
+  const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], now })
   const worker = new Worker(store, createTaskRunner(policy, transfer), {
     name: `${hostname()}:${process.pid}`,
     concurrency: config.workers,
@@ -55,40 +66,79 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     retryMaxMs: config.retryMaxMs,
     now,
     logger,
+    observer: metrics.tasks,
   })
-  const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake() })
+  const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake(), digest: sealer.digest })
   const soap = createSoapEdge({
     path: config.soapPath,
     maxBodyBytes: config.maxBodyBytes,
-    limits: DEFAULT_PARSE_LIMITS,
+    limits: { maxDepth: config.maxXmlDepth, maxElements: config.maxXmlElements, maxAttributes: config.maxXmlAttributes, maxTextLength: config.maxXmlText },
     description: loadServiceDescription(config.publicUrl),
     tasks,
+    auth: createAuthenticator({
+      user: config.soapUser,
+      password: config.soapPassword,
+      allowedClients: config.allowedClients,
+      windowMs: config.authWindowS * 1000,
+      now,
+    }),
+    logger,
+    onRequest: metrics.soapRequest,
+  })
+  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
+  const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
+  const admin = createAdminEdge({ operator, access, logger, now })
+  const probes = createProbeEdge({
+    metrics,
+    readiness: async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting }),
+    allowMetrics: adminGuard(access, logger),
     logger,
   })
 
-  const server = createServer((req, res) => {
-    soap(req, res)
-      .then((handled) => {
-        if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
-      })
-      .catch((e) => {
-        logger.error({ err: e }, 'request failed')
-        res.destroy()
-      })
-  })
-  const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger })
+  const edge = createEdgeServer(
+    {
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      maxConnections: config.maxConnections,
+      maxBodyBytes: config.maxBodyBytes,
+      ...(config.tlsCert && config.tlsKey && { tls: { cert: config.tlsCert, key: config.tlsKey, ...(config.tlsClientCa && { clientCa: config.tlsClientCa }) } }),
+      logger,
+    },
+    (req, res) => {
+      soap(req, res)
+        .then(async (handled) => handled || (await admin(req, res)) || (await probes(req, res)))
+        .then((handled) => {
+          if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
+        })
+        .catch((e) => {
+          logger.error({ err: e }, 'request failed')
+          res.destroy()
+        })
+    },
+  )
+  const { server } = edge
+  // SIGHUP re-reads the certificate (renewed by certbot, a secret store, …); without TLS it keeps its
+  // default meaning, so a foreground server still ends with its terminal.
+  const onHangup = () => {
+    logger.info({ signal: 'SIGHUP' }, 'signal received')
+    edge.reloadTls()
+  }
+  if (edge.secure) process.on('SIGHUP', onHangup)
+  const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
   worker.start()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.port, config.host, resolve)
   })
   const port = (server.address() as AddressInfo).port
-  logger.info({ port, host: config.host, path: config.soapPath, dataDir: config.dataDir }, 'apubi-server listening')
+  logger.info({ port, host: config.host, path: config.soapPath, tls: edge.secure, dataDir: config.dataDir, credentialsSealed: sealer.keyed }, 'apubi-server listening')
 
   let closing: Promise<void> | undefined
   const shutdown = (): Promise<void> =>
     (closing ??= (async () => {
       logger.info({ running: worker.running, graceMs: config.shutdownGraceMs }, 'shutting down')
+      process.off('SIGHUP', onHangup)
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await worker.stop(config.shutdownGraceMs)

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Client, FTPError } from 'basic-ftp'
+import { checkedAddress, unbracketed } from './checked-lookup.js'
 import { keepTlsDataSocketsOpen, type Connection } from './ftp-protocol.js'
 import type { BackendContext, Endpoint } from './types.js'
 
@@ -9,18 +10,21 @@ import type { BackendContext, Endpoint } from './types.js'
 
 /** `scheme://host:port`: the key of the host's connection slots, and how messages name the server. */
 export function origin(endpoint: Endpoint): string {
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
+  const host = endpoint.host.includes(':') && !endpoint.host.startsWith('[') ? `[${endpoint.host}]` : endpoint.host
   return `${endpoint.scheme}://${host}:${endpoint.port}`
 }
 
 /**
  * What TLS checks, for the control connection and (basic-ftp reuses these) every data connection.
- * `host` must be set: without it a data connection would check the certificate against "localhost".
+ * The socket goes to `address`, the one the policy checked; the certificate is checked against the
+ * URL's host name (`servername`), or against the address where the URL names one. `host` must be
+ * set: without it a data connection would check the certificate against "localhost".
  */
-function tlsOptions(endpoint: Endpoint, context: BackendContext): ConnectionOptions {
+function tlsOptions(endpoint: Endpoint, address: string, context: BackendContext): ConnectionOptions {
+  const name = unbracketed(endpoint.host)
   return {
-    host: endpoint.host,
-    ...(isIP(endpoint.host) === 0 && { servername: endpoint.host }),
+    host: address,
+    ...(isIP(name) === 0 && { servername: name }),
     // `ca` replaces Node's bundle rather than adding to it, so the bundle goes in too.
     ...(context.tlsCa && { ca: [...rootCertificates, context.tlsCa] }),
   }
@@ -34,12 +38,15 @@ export class TlsRefusedError extends Error {
 /** Connects, with TLS as the scheme says, and logs in: basic-ftp's `access`, with AUTH TLS told apart. */
 async function login(client: Client, endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<void> {
   const { scheme, host, port } = endpoint
-  if (scheme === 'ftps') await client.connectImplicitTLS(host, port, tlsOptions(endpoint, context))
-  else await client.connect(host, port)
+  // Resolved once and checked by the location policy; data connections go to the same address.
+  const address = await checkedAddress(context, { scheme, host, port })
+  signal.throwIfAborted()
+  if (scheme === 'ftps') await client.connectImplicitTLS(address, port, tlsOptions(endpoint, address, context))
+  else await client.connect(address, port)
   if (scheme === 'ftpes') {
     // basic-ftp's upgrade awaits the handshake's success or error, and a socket closed under it (by
     // an abort, or by basic-ftp's own timeout when the server stalls) ends with neither.
-    const upgrade = client.useTLS(tlsOptions(endpoint, context)).catch((e: unknown) => {
+    const upgrade = client.useTLS(tlsOptions(endpoint, address, context)).catch((e: unknown) => {
       throw e instanceof FTPError ? new TlsRefusedError(`the server refuses TLS: ${e.message}`, { cause: e }) : e
     })
     await settledBefore(upgrade, AbortSignal.any([signal, AbortSignal.timeout(context.timeoutMs)]))
@@ -65,7 +72,9 @@ function settledBefore<T>(work: Promise<T>, signal: AbortSignal): Promise<T> {
 /** Opens a control connection in a free host slot, logs in and learns the login directory. */
 export async function connect(endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<Connection> {
   const release = await context.hosts.acquire(origin(endpoint), signal)
-  const client = new Client(context.timeoutMs)
+  // Data connections go to the control connection's address, never to the one a PASV reply names:
+  // a server could otherwise send us to any host (the FTP bounce, and a way around the policy).
+  const client = new Client(context.timeoutMs, { allowSeparateTransferHost: false })
   // basic-ftp cannot cancel a command: closing the client is what stops it.
   const stop = (): void => client.close()
   signal.addEventListener('abort', stop, { once: true })

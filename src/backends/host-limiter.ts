@@ -46,5 +46,8 @@ export function createHostLimiter(connectionsPerHost: number): HostLimiter {
         release(key)
       }
     },
+    inUse() {
+      return [...hosts].map(([host, { used, waiting }]) => ({ host, connections: used, waiting: waiting.length }))
+    },
   }
 }

@@ -4,6 +4,7 @@ import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { checkedLookup } from './checked-lookup.js'
 import { encodePath, enumeratePackage } from './http-package.js'
 import { networkErrorCode } from './network-errors.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
@@ -212,13 +213,20 @@ class HttpBackend implements Backend {
   }
 
   /**
-   * Where a redirect from `from` may lead: the one place a redirect is judged (a location policy
-   * belongs here). Only HTTP and HTTPS are followed.
+   * Where a redirect from `from` may lead: the one place a redirect is judged. Only HTTP and HTTPS
+   * are followed, and only where the location policy allows a source to be (the addresses of a host
+   * name are judged as the connection is made).
    * @throws PublishError ERR_POLICY_DENIED
    */
   private followRedirect(from: URL, to: URL): URL {
     if (to.protocol !== 'http:' && to.protocol !== 'https:') {
       throw new PublishError('ERR_POLICY_DENIED', `redirect from ${shown(from)} to a ${to.protocol} URL: only http and https are followed`)
+    }
+    try {
+      this.context.guard?.checkUrl(to.href)
+    } catch (e) {
+      if (e instanceof PublishError) throw new PublishError(e.code, `redirect from ${shown(from)}: ${e.message}`, { cause: e })
+      throw e
     }
     return to
   }
@@ -237,8 +245,11 @@ class HttpBackend implements Backend {
     }
     const send = url.protocol === 'https:' ? httpsRequest : httpRequest
     const agent = this.agents[url.protocol as 'http:' | 'https:']
+    // A new socket connects to an address the policy checked for this URL (a kept-alive one already did).
+    const lookup = checkedLookup(this.context, { scheme: url.protocol === 'https:' ? 'https' : 'http', port: Number(url.port) || (url.protocol === 'https:' ? 443 : 80) })
     return new Promise<Exchange>((resolve, reject) => {
-      const req = send(url, { method, headers: { ...headers, ...this.credentialsFor(url) }, agent, signal, timeout: this.context.timeoutMs })
+      const options = { method, headers: { ...headers, ...this.credentialsFor(url) }, agent, signal, timeout: this.context.timeoutMs, ...(lookup && { lookup }) }
+      const req = send(url, options)
       let response: IncomingMessage | undefined
       req.on('response', (res) => {
         response = res

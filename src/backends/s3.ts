@@ -1,5 +1,6 @@
 import { Agent as HttpAgent } from 'node:http'
 import { Agent as HttpsAgent } from 'node:https'
+import { isIP } from 'node:net'
 import { Readable } from 'node:stream'
 import { rootCertificates } from 'node:tls'
 import {
@@ -17,10 +18,11 @@ import {
 } from '@aws-sdk/client-s3'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { checkedAddresses, checkedLookup, unbracketed } from './checked-lookup.js'
 import { codeFor } from './s3-errors.js'
 import { ObjectReader } from './s3-reader.js'
 import { abandon, forgetRecord, partsOf, putWhole, readRecord, recordedBytes, untilStopped, uploadParts } from './s3-upload.js'
-import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
+import type { Backend, BackendContext, BackendFactory, ConnectTarget, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
 
 /** Tuning of uploads; the defaults suit production, tests make parts small to exercise multipart. */
 export interface S3BackendOptions {
@@ -45,7 +47,7 @@ const MAX_COPY_BYTES = 5 * 1024 * MiB
 // S3's smallest part but the last.
 const MIN_PART_SIZE_BYTES = 5 * MiB
 /** Failures after which a tagged upload's parts are worth keeping for the next attempt to continue. */
-const KEEP_PARTS_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN'])
+const KEEP_PARTS_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN', 'ERR_LEASE_LOST'])
 
 /**
  * Amazon S3 and S3-compatible stores (`s3://bucket/key`). The endpoint's host is the bucket; a path is
@@ -79,7 +81,10 @@ function connect(endpoint: Endpoint, context: BackendContext): Connection {
   const own = buckets[endpoint.host] ?? {}
   const keys = keysFor(endpoint, own, shared)
   const url = own.endpoint ?? shared.endpoint
-  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS }
+  // Sockets connect to an address the location policy checked; the rules see the bucket as the host.
+  const target = { scheme: 's3' as const, port: storePort(url), bucket: endpoint.host }
+  const lookup = checkedLookup(context, target)
+  const agent = { keepAlive: true, maxSockets: MAX_SOCKETS, ...(lookup && { lookup }) }
   const client = new S3Client({
     region: own.region ?? shared.region,
     ...(url && { endpoint: url }),
@@ -98,7 +103,30 @@ function connect(endpoint: Endpoint, context: BackendContext): Connection {
       httpsAgent: new HttpsAgent({ ...agent, ...(context.tlsCa && { ca: [...rootCertificates, context.tlsCa] }) }),
     },
   })
+  if (context.guard) checkAddressLiterals(client, context, target)
   return { client, origin: `s3://${url ? new URL(url).host : endpoint.host}`, ...(keys && { secret: keys.secretAccessKey }) }
+}
+
+/** The port of the store at `url` (AWS, without one, is HTTPS). */
+function storePort(url: string | undefined): number {
+  if (!url) return 443
+  const { port, protocol } = new URL(url)
+  return port ? Number(port) : protocol === 'http:' ? 80 : 443
+}
+
+/**
+ * A socket given an address (an endpoint such as `http://10.0.0.5:9000`) never calls `lookup`: such a
+ * store is judged here, before each request is sent.
+ */
+function checkAddressLiterals(client: S3Client, context: BackendContext, target: Omit<ConnectTarget, 'host'>): void {
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      const { hostname } = args.request as { hostname?: string }
+      if (hostname !== undefined && isIP(unbracketed(hostname)) !== 0) await checkedAddresses(context, { ...target, host: hostname })
+      return next(args)
+    },
+    { step: 'finalizeRequest', name: 'apubiCheckStoreAddress' },
+  )
 }
 
 /** Keys from the URL, else the first of `sources` that has both; undefined leaves it to the SDK's chain. */
@@ -293,7 +321,9 @@ class S3Backend implements Backend {
       body.destroy()
       // The body's own failure explains more than the request that failed after it.
       const error = this.translate(bodyError ?? e, 'write', path, signal)
-      const keep = options.keepPartsOnError && uploadTag && KEEP_PARTS_AFTER.has(error.code)
+      // An abort says why in its signal: after a cancel or an overall timeout no attempt continues.
+      const why = signal.aborted && signal.reason instanceof PublishError ? signal.reason.code : error.code
+      const keep = options.keepPartsOnError && uploadTag && KEEP_PARTS_AFTER.has(why)
       // Awaited: our caller may close the client right after, and parts left behind are billed.
       if (!keep) await abandon(target, uploadId, uploadTag, this.context.timeoutMs)
       throw error

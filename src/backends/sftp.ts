@@ -4,6 +4,7 @@ import { pipeline } from 'node:stream/promises'
 import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from 'ssh2'
 import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
+import { checkedAddress, unbracketed } from './checked-lookup.js'
 import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './sftp-protocol.js'
 import { ConnectionPool } from './connection-pool.js'
 import { networkErrorCode } from './network-errors.js'
@@ -40,7 +41,7 @@ export function remotePath(path: string): string {
 }
 
 function origin(endpoint: Endpoint): string {
-  const host = endpoint.host.includes(':') ? `[${endpoint.host}]` : endpoint.host
+  const host = endpoint.host.includes(':') && !endpoint.host.startsWith('[') ? `[${endpoint.host}]` : endpoint.host
   return `sftp://${host}:${endpoint.port}`
 }
 
@@ -88,9 +89,11 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
 async function login(client: Client, endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<void> {
   const { user, password, privateKey } = endpoint
   if (!user) throw new LoginRefused('no user name: give one in the URL or in the per-host credentials')
-  const hostKeys = await hostKeyCheck(context.ssh, endpoint.host, endpoint.port).catch((e: unknown) => {
+  const hostKeys = await hostKeyCheck(context.ssh, unbracketed(endpoint.host), endpoint.port).catch((e: unknown) => {
     throw new LoginRefused(`the host key cannot be checked: ${(e as Error).message}`, { cause: e })
   })
+  // Resolved once and checked by the location policy; the host key is still looked up by the URL's name.
+  const address = await checkedAddress(context, { scheme: 'sftp', host: endpoint.host, port: endpoint.port })
   signal.throwIfAborted() // from here on, aborting destroys a connecting client
   let refusal: string | undefined
   await new Promise<void>((resolve, reject) => {
@@ -104,7 +107,7 @@ async function login(client: Client, endpoint: Endpoint, context: BackendContext
     client.once('close', () => reject(new Error('connection closed during login')))
     try {
       client.connect({
-        host: endpoint.host,
+        host: address,
         port: endpoint.port,
         username: user,
         ...(password !== undefined && { password }),

@@ -138,6 +138,48 @@ export interface BackendContext {
   readonly tlsCa?: string
   readonly ssh: SshOptions
   readonly s3: S3Options
+  /**
+   * The location policy, where connections and file paths are checked as they are made. Absent only
+   * where a backend is tested alone: then nothing is checked.
+   */
+  readonly guard?: LocationGuard
+}
+
+/** What a network connection is for: the policy judges its address for this scheme, host and port. */
+export interface ConnectTarget {
+  readonly scheme: Scheme
+  /** The host to resolve and connect to: a name or an address (IPv6 with or without brackets). */
+  readonly host: string
+  readonly port: number
+  /** For s3: the bucket, which the rules see as the host name while `host` is the store's. */
+  readonly bucket?: string
+}
+
+/** An address to connect to, as `dns.lookup` gives it. */
+export interface CheckedAddress {
+  readonly address: string
+  readonly family: 4 | 6
+}
+
+/**
+ * The location policy as backends meet it. Resolving and checking happen in one step, and the
+ * connection is made to the address checked, so a name that answers differently a moment later
+ * (DNS rebinding) gains nothing.
+ */
+export interface LocationGuard {
+  /**
+   * Every address `target.host` resolves to (an address literal: itself, normalised), each allowed.
+   * @throws PublishError ERR_POLICY_DENIED when any of them is denied; the resolver's error
+   *   (ENOTFOUND, EAI_AGAIN…) when the name does not resolve.
+   */
+  addressesFor(target: ConnectTarget): Promise<CheckedAddress[]>
+  /**
+   * A URL the backend is sent to by the storage (an HTTP redirect), judged as a request's URL is;
+   * the addresses of a host name are judged when connecting. @throws PublishError ERR_POLICY_DENIED
+   */
+  checkUrl(url: string): void
+  /** A file path as the file system resolves it now. @throws PublishError ERR_POLICY_DENIED */
+  checkFile(path: string): void
 }
 
 export interface SshOptions {
@@ -166,6 +208,8 @@ export interface S3Options extends S3BucketOptions {
 export interface HostLimiter {
   /** Waits for a free connection slot to `key` (scheme://host:port); call the returned function to free it. */
   acquire(key: string, signal: AbortSignal): Promise<() => void>
+  /** The hosts with connections open or awaited in this process, for metrics; absent: not known. */
+  inUse?(): Array<{ readonly host: string; readonly connections: number; readonly waiting: number }>
 }
 
 export type BackendFactory = (endpoint: Endpoint, context: BackendContext) => Backend

@@ -1,6 +1,8 @@
 #!/usr/bin/env node
-import { Command } from 'commander'
+import { Command, Option } from 'commander'
+import { redact } from '../observability/index.js'
 import { serve } from './serve.js'
+import { listTasks, showTask, type AdminFlags, type TasksFlags } from './tasks.js'
 import { load, purge, status, type WfmFlags } from './wfm.js'
 
 const DEFAULT_URL = 'http://127.0.0.1:8080/apubi'
@@ -23,16 +25,26 @@ program
       await serve(flags)
     } catch (e) {
       // A bad setting or a busy port: say which, without a stack.
-      process.stderr.write(`apubi serve: ${(e as Error).message}\n`)
+      process.stderr.write(`apubi serve: ${redact((e as Error).message)}\n`)
       process.exit(1)
     }
   })
 
-const wfm = (command: Command) =>
+/** Where the server is and who we are to it; the password only from the environment or a flag. */
+const endpoint = (command: Command) =>
   command
     .option('--url <url>', 'SOAP endpoint of the server', DEFAULT_URL)
+    .addOption(new Option('--user <user>', 'user, when the server requires authentication').env('APUBI_SOAP_USER'))
+    .addOption(new Option('--password <password>', 'password of --user (better: the variable)').env('APUBI_SOAP_PASSWORD'))
+    .addOption(new Option('--auth <scheme>', 'how to send them: HTTP Basic, or a WS-Security UsernameToken').choices(['basic', 'digest', 'text']).default('basic'))
+
+const wfm = (command: Command) =>
+  endpoint(command)
     .option('--wait', 'poll until the task ends; exit 0 on SUCCESS, 1 on FAILED')
     .option('--interval <ms>', 'polling interval with --wait', '1000')
+    .option('--progress', 'with --wait, a progress bar on stderr from this server\'s admin API (default: on a terminal)')
+    .option('--no-progress', 'no progress bar, even on a terminal')
+    .addOption(new Option('--token <token>', 'admin token for the progress bar, when the server has one').env('APUBI_ADMIN_TOKEN'))
 
 wfm(program.command('load <source> <destination>').description('LoadAsset: publish a file or directory (trailing /)')).action(
   async (source: string, destination: string, flags: WfmFlags) => exit(await load(source, destination, flags)),
@@ -40,11 +52,27 @@ wfm(program.command('load <source> <destination>').description('LoadAsset: publi
 wfm(program.command('purge <destination>').description('PurgeAsset: remove a published file or directory')).action(
   async (destination: string, flags: WfmFlags) => exit(await purge(destination, flags)),
 )
-program
-  .command('status <taskId>')
-  .description('GetTaskStatus: print SUCCESS, FAILED or IN_PROGRESS (exit 1 on FAILED)')
-  .option('--url <url>', 'SOAP endpoint of the server', DEFAULT_URL)
+endpoint(program.command('status <taskId>').description('GetTaskStatus: print SUCCESS, FAILED or IN_PROGRESS (exit 1 on FAILED)'))
   .action(async (taskId: string, flags: WfmFlags) => exit(await status(taskId, flags)))
+
+/** This server's admin API (not APUBI: other servers have none); the token only from the environment or a flag. */
+const admin = (command: Command) =>
+  command
+    .option('--url <url>', 'any URL of the server (its SOAP endpoint will do)', DEFAULT_URL)
+    .addOption(new Option('--token <token>', 'admin token, when the server has one (better: the variable)').env('APUBI_ADMIN_TOKEN'))
+    .option('--json', 'print the API\'s JSON answer')
+
+admin(program.command('tasks').description('list tasks, newest first (admin API)'))
+  .option('--state <states>', 'comma-separated: queued, running, retry_wait, succeeded, failed')
+  .option('--kind <kind>', 'load or purge')
+  .option('--since <time>', 'created since: an age (30m, 2h, 1d) or a date-time')
+  .option('--until <time>', 'created before: an age or a date-time')
+  .option('--search <text>', 'text in the source, destination or target')
+  .option('--limit <n>', 'tasks per page (at most 200)', '50')
+  .option('--offset <n>', 'tasks to skip', '0')
+  .action(async (flags: TasksFlags) => exit(await listTasks(flags)))
+admin(program.command('task <taskId>').description('show a task: progress, attempt history, files with checksums, metadata (admin API)'))
+  .action(async (taskId: string, flags: AdminFlags) => exit(await showTask(taskId, flags)))
 
 function exit(code: number): void {
   process.exitCode = code

@@ -1,26 +1,38 @@
-import { ApubiClient, ApubiFault } from '../client/index.js'
+import { ApubiClient, ApubiFault, type ClientCredentials } from '../client/index.js'
 import { redact } from '../observability/index.js'
+import { progressBar } from './progress-bar.js'
 
 /** The commands that act as the WFM: they work against any APUBI server. */
 export interface WfmFlags {
   readonly url: string
+  readonly user?: string
+  readonly password?: string
+  readonly auth?: ClientCredentials['scheme']
   readonly wait?: boolean
   readonly interval?: string
+  /** With --wait: a progress bar on stderr (default: when stderr is a terminal). */
+  readonly progress?: boolean
+  /** The admin token the progress bar may need from our own server. */
+  readonly token?: string
+}
+
+function clientOf({ url, user, password, auth = 'basic' }: WfmFlags): ApubiClient {
+  return new ApubiClient(url, user !== undefined && password !== undefined ? { user, password, scheme: auth } : undefined)
 }
 
 export async function load(source: string, destination: string, flags: WfmFlags): Promise<number> {
-  const client = new ApubiClient(flags.url)
+  const client = clientOf(flags)
   return report(client, () => client.loadAsset(source, destination), flags)
 }
 
 export async function purge(destination: string, flags: WfmFlags): Promise<number> {
-  const client = new ApubiClient(flags.url)
+  const client = clientOf(flags)
   return report(client, () => client.purgeAsset(destination), flags)
 }
 
 export async function status(taskId: string, flags: WfmFlags): Promise<number> {
   return guarded(async () => {
-    const result = await new ApubiClient(flags.url).getTaskStatus(taskId)
+    const result = await clientOf(flags).getTaskStatus(taskId)
     print(result.status, result.destinationAsset)
     return result.status === 'FAILED' ? 1 : 0
   })
@@ -31,7 +43,9 @@ async function report(client: ApubiClient, submit: () => Promise<string>, flags:
     const taskId = await submit()
     process.stdout.write(`${taskId}\n`)
     if (!flags.wait) return 0
-    const result = await client.waitFor(taskId, Number(flags.interval ?? 1000))
+    const bar = (flags.progress ?? process.stderr.isTTY) ? progressBar(flags.url, flags.token, process.stderr) : undefined
+    const result = await client.waitFor(taskId, Number(flags.interval ?? 1000), bar && (() => bar.show(taskId)))
+    bar?.end()
     print(result.status, result.destinationAsset)
     return result.status === 'SUCCESS' ? 0 : 1
   })
@@ -50,7 +64,8 @@ async function guarded(work: () => Promise<number>): Promise<number> {
       process.stderr.write(`fault (HTTP ${e.httpStatus}): ${redact(e.message)}\n`)
       return 2
     }
-    process.stderr.write(`cannot reach the server: ${redact((e as Error).message)}${(e as Error).cause ? ` (${(e as { cause: Error }).cause.message})` : ''}\n`)
+    const cause = (e as Error).cause instanceof Error ? ` (${((e as Error).cause as Error).message})` : ''
+    process.stderr.write(redact(`cannot reach the server: ${(e as Error).message}${cause}\n`))
     return 3
   }
 }

@@ -1,5 +1,6 @@
+import { createHash, randomBytes } from 'node:crypto'
 import { SaxesParser } from 'saxes'
-import { escapeXml } from '../soap/index.js'
+import { escapeXml, WSSE_NS, WSSE_TOKEN_PROFILE, WSU_NS } from '../soap/index.js'
 
 /** An APUBI answer: the text of its leaf elements by local name (Status, TaskId, faultstring, …). */
 export interface ApubiAnswer {
@@ -22,11 +23,24 @@ export class ApubiFault extends Error {
 export type TaskStatus = 'SUCCESS' | 'FAILED' | 'IN_PROGRESS'
 
 /**
+ * How the client proves who it is: HTTP Basic, or a WS-Security UsernameToken in the SOAP Header with
+ * the password as a digest (nonce and Created) or as text (for servers reached over HTTPS).
+ */
+export interface ClientCredentials {
+  readonly user: string
+  readonly password: string
+  readonly scheme: 'basic' | 'digest' | 'text'
+}
+
+/**
  * A client of any APUBI server, speaking as the WFM does: the vendor's envelope shape, the default
  * namespace on the operation, no Header.
  */
 export class ApubiClient {
-  constructor(readonly url: string) {}
+  constructor(
+    readonly url: string,
+    private readonly credentials?: ClientCredentials,
+  ) {}
 
   async loadAsset(source: string, destination: string, metadataXml = ''): Promise<string> {
     const answer = await this.call('LoadAsset', field('SourceAssetUrl', source) + field('DestinationAsset', destination) + metadataXml)
@@ -44,11 +58,11 @@ export class ApubiClient {
     return destinationAsset === undefined ? { status } : { status, destinationAsset }
   }
 
-  /** Polls until the task ends; `onPoll` sees every answer. */
-  async waitFor(taskId: string, intervalMs = 1_000, onPoll?: (status: TaskStatus) => void) {
+  /** Polls until the task ends; `onPoll` sees every answer, and the next poll waits for it. */
+  async waitFor(taskId: string, intervalMs = 1_000, onPoll?: (status: TaskStatus) => void | Promise<void>) {
     for (;;) {
       const result = await this.getTaskStatus(taskId)
-      onPoll?.(result.status)
+      await onPoll?.(result.status)
       if (result.status !== 'IN_PROGRESS') return result
       await new Promise((resolve) => setTimeout(resolve, intervalMs))
     }
@@ -56,13 +70,16 @@ export class ApubiClient {
 
   /** Sends one operation; a fault becomes an ApubiFault. */
   async call(operation: string, fields: string): Promise<ApubiAnswer> {
+    const { credentials } = this
+    const header = credentials && credentials.scheme !== 'basic' ? `<soap:Header>${usernameToken(credentials)}</soap:Header>` : ''
     const body =
-      '<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>' +
+      `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/">${header}<soap:Body>` +
       `<${operation} xmlns="wfm:APUBI/v1/schemas">${fields}</${operation}>` +
       '</soap:Body></soap:Envelope>'
+    const basic = credentials?.scheme === 'basic' && { Authorization: `Basic ${Buffer.from(`${credentials.user}:${credentials.password}`).toString('base64')}` }
     const response = await fetch(this.url, {
       method: 'POST',
-      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: `"${operation}"` },
+      headers: { 'Content-Type': 'text/xml; charset=utf-8', SOAPAction: `"${operation}"`, ...basic },
       body,
     })
     const values = leafValues(await response.text())
@@ -71,6 +88,22 @@ export class ApubiClient {
     }
     return { httpStatus: response.status, values }
   }
+}
+
+/** A wsse:Security header (UsernameToken Profile 1.0); a digest gets a fresh nonce and Created each time. */
+export function usernameToken({ user, password, scheme }: ClientCredentials, nonce = randomBytes(16), created = new Date().toISOString()): string {
+  const type = scheme === 'digest' ? 'PasswordDigest' : 'PasswordText'
+  const secret = scheme === 'digest' ? createHash('sha1').update(nonce).update(created).update(password).digest('base64') : password
+  const freshness =
+    scheme === 'digest'
+      ? `<wsse:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary">${nonce.toString('base64')}</wsse:Nonce><wsu:Created>${created}</wsu:Created>`
+      : ''
+  return (
+    `<wsse:Security xmlns:wsse="${WSSE_NS}" xmlns:wsu="${WSU_NS}"><wsse:UsernameToken>` +
+    `<wsse:Username>${escapeXml(user)}</wsse:Username>` +
+    `<wsse:Password Type="${WSSE_TOKEN_PROFILE}#${type}">${escapeXml(secret)}</wsse:Password>${freshness}` +
+    '</wsse:UsernameToken></wsse:Security>'
+  )
 }
 
 function field(name: string, value: string): string {

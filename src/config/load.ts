@@ -25,6 +25,17 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
       if (parsed.data !== undefined) values[key] = parsed.data
     } else problems.push(`${setting.env ?? 'config file'} (${key}): ${parsed.error.issues.map((i) => `${i.path.join('.')} ${i.message}`.trim()).join('; ')}`)
   }
+  if ((values['soapUser'] === undefined) !== (values['soapPassword'] === undefined)) {
+    problems.push('APUBI_SOAP_USER and APUBI_SOAP_PASSWORD: set both to require authentication, or neither')
+  }
+  if ((values['tlsCert'] === undefined) !== (values['tlsKey'] === undefined)) {
+    problems.push('APUBI_TLS_CERT and APUBI_TLS_KEY: set both to serve HTTPS, or neither')
+  }
+  if (values['tlsClientCa'] !== undefined && values['tlsCert'] === undefined) problems.push('APUBI_TLS_CLIENT_CA: needs APUBI_TLS_CERT and APUBI_TLS_KEY')
+  // node:http refuses to start otherwise: the headers are part of the request.
+  if ((values['headersTimeoutMs'] as number) > (values['requestTimeoutMs'] as number)) {
+    problems.push('APUBI_HEADERS_TIMEOUT_MS: must not be longer than APUBI_REQUEST_TIMEOUT_MS')
+  }
   if (problems.length > 0) throw new PublishError('ERR_CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`)
 
   const dataDir = resolve(values['dataDir'] as string)
@@ -33,7 +44,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env, overrides: Reco
   const host = values['host'] as string
   const listenHost = host === '0.0.0.0' || host === '::' ? '127.0.0.1' : host.includes(':') ? `[${host}]` : host
   const publicUrl =
-    (values['publicUrl'] as string | undefined) ?? `http://${listenHost}:${values['port'] as number}${values['soapPath'] as string}`
+    (values['publicUrl'] as string | undefined) ?? `${values['tlsCert'] ? 'https' : 'http'}://${listenHost}:${values['port'] as number}${values['soapPath'] as string}`
   return Object.freeze({
     ...(values as Omit<Config, 'fileRoots' | 'cdnBase' | 'publicUrl' | 'dataDir' | 'databaseFile' | 'sshKnownHosts' | 's3Region'>),
     dataDir,
@@ -52,7 +63,10 @@ function readConfigFile(path: string): Record<string, unknown> {
   try {
     content = JSON.parse(readFileSync(path, 'utf8'))
   } catch (e) {
-    throw new PublishError('ERR_CONFIG_INVALID', `Cannot read config file ${path}: ${(e as Error).message}`)
+    // JSON.parse quotes the text around the mistake, and the file holds passwords: say only where.
+    const position = /position \d+/.exec((e as Error).message)?.[0]
+    const why = e instanceof SyntaxError ? `not valid JSON${position ? ` (at ${position})` : ''}` : (e as Error).message
+    throw new PublishError('ERR_CONFIG_INVALID', `Cannot read config file ${path}: ${why}`)
   }
   if (typeof content !== 'object' || content === null || Array.isArray(content)) {
     throw new PublishError('ERR_CONFIG_INVALID', `Config file ${path} must hold a JSON object`)

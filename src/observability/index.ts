@@ -1,4 +1,4 @@
 // Public API of observability/: the logger and the one redaction every output uses.
 export { createLogger } from './logger.js'
 export type { Logger } from './logger.js'
-export { redact, REDACTED } from './redact.js'
+export { redact, REDACTED, secretValuesIn } from './redact.js'

@@ -1,7 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
+import type { TLSSocket } from 'node:tls'
 import { PublishError } from '../errors.js'
 import type { Logger } from '../observability/index.js'
 import type { TaskService } from '../tasks/index.js'
+import { AuthenticationError, type Authenticator } from './auth.js'
+import { discardRest, readBody } from './body.js'
 import { renderFault, toFault } from './fault.js'
 import { handle } from './handlers.js'
 import { parseRequest, type ParseLimits } from './parse.js'
@@ -14,13 +17,19 @@ export interface SoapEdgeOptions {
   readonly limits: ParseLimits
   readonly description: { readonly wsdl: string; readonly schemas: ReadonlyMap<string, string> }
   readonly tasks: TaskService
+  readonly auth: Authenticator
   readonly logger: Logger
+  /** Told of every request answered, after its log line (metrics): `outcome` is 'ok' or the fault's code. */
+  readonly onRequest?: (operation: string, outcome: string, seconds: number) => void
 }
 
 const XML_CONTENT_TYPE = 'text/xml; charset=utf-8'
 const acceptedContentTypes = /^\s*(text\/xml|application\/soap\+xml)\s*(;|$)/i
 
-/** Safe defaults: the three operations never need more than a few dozen elements. */
+/**
+ * The defaults of APUBI_MAX_XML_DEPTH, _ELEMENTS, _ATTRIBUTES and _TEXT (the server takes them from its
+ * configuration): the three operations never need more than a few dozen elements.
+ */
 export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 32, maxElements: 2_000, maxAttributes: 64, maxTextLength: 64 * 1024 }
 
 /**
@@ -28,7 +37,7 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 32, maxElements: 2_
  * render. Answers with false when the request is not for the SOAP path.
  */
 export function createSoapEdge(options: SoapEdgeOptions) {
-  const { path, logger } = options
+  const { path, logger, auth } = options
   const parse = rememberStatusParses((xml) => parseRequest(xml, options.limits))
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     // Split by hand rather than with new URL(): this runs for every GetTaskStatus poll.
@@ -39,30 +48,46 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       serveDescription(res, new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1)), options)
       return true
     }
-    // The timing and the log line cost a few µs per request: only when the line will be written.
+    // The timing and the log line cost a few µs per request: only when the line will be written
+    // or the metrics want it.
     const logged = logger.isLevelEnabled('info')
-    const started = logged ? process.hrtime.bigint() : 0n
+    const { onRequest } = options
+    const started = logged || onRequest ? process.hrtime.bigint() : 0n
     let operation = 'unknown'
     let taskId: string | undefined
     try {
+      auth.checkClient(req.socket.remoteAddress)
       if (req.method !== 'POST') throw new PublishError('ERR_REQUEST_INVALID', `HTTP method ${req.method} is not allowed; use POST`)
       const contentType = req.headers['content-type'] ?? ''
       if (!acceptedContentTypes.test(contentType)) {
         throw new PublishError('ERR_REQUEST_INVALID', `Content-Type ${contentType || '(none)'} is not text/xml or application/soap+xml`)
       }
+      // Basic is checked before the body is read; without it the body must carry a UsernameToken.
+      const basic = auth.checkBasic(req.headers.authorization)
       const xml = await readBody(req, options.maxBodyBytes)
       const request = parse(xml)
+      if (!basic) auth.checkToken(request.usernameToken, (req.socket as TLSSocket).encrypted === true)
       operation = request.operation
+      // A fault's log line names the task asked about too.
+      if (request.operation === 'GetTaskStatus') taskId = request.taskId
       const result = await handle(request, options.tasks)
       taskId = result.taskId
       send(res, 200, renderResponse(result.response))
       if (logged) logger.info({ operation, taskId, outcome: 'ok', ms: elapsedMs(started) }, 'soap request')
+      onRequest?.(operation, 'ok', elapsedMs(started) / 1000)
     } catch (e) {
       const fault = toFault(e)
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
+      else if (e instanceof AuthenticationError) logger.warn({ operation, client: req.socket.remoteAddress, reason: e.reason }, 'soap request refused')
       else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms: elapsedMs(started) }, 'soap request')
-      // WS-I Basic Profile R1126: every fault with HTTP 500.
-      send(res, 500, renderFault(fault), req.readableEnded ? undefined : { Connection: 'close' })
+      onRequest?.(operation, fault.error.code, elapsedMs(started) / 1000)
+      // Answered before the whole body was read: the rest is read and dropped, bounded, rather than
+      // the connection closed under it, which can reset the answer away before the client reads it.
+      discardRest(req)
+      // WS-I Basic Profile R1126: every fault with HTTP 500; but a refused login is a 401 challenge,
+      // which clients that send Basic credentials only when asked need to see.
+      if (e instanceof AuthenticationError) send(res, 401, renderFault(fault), { 'WWW-Authenticate': 'Basic realm="apubi", charset="UTF-8"' })
+      else send(res, 500, renderFault(fault))
     }
     return true
   }
@@ -82,37 +107,6 @@ function send(res: ServerResponse, status: number, body: string, extra?: Record<
   const headers = { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) }
   res.writeHead(status, extra ? { ...headers, ...extra } : headers)
   res.end(body)
-}
-
-const utf8 = new TextDecoder('utf-8', { fatal: true })
-
-/**
- * The body as text, refusing it as soon as it passes `maxBytes` (announced or received).
- * @throws PublishError ERR_REQUEST_TOO_LARGE, ERR_REQUEST_INVALID for bytes that are not UTF-8.
- */
-async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
-  const tooLarge = () => new PublishError('ERR_REQUEST_TOO_LARGE', `Request body larger than ${maxBytes} bytes`)
-  if (Number(req.headers['content-length'] ?? 0) > maxBytes) throw tooLarge()
-  // Events rather than an async iterator: this runs for every request, and it is measurably cheaper.
-  const body = await new Promise<Buffer>((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let size = 0
-    req.on('data', (chunk: Buffer) => {
-      size += chunk.length
-      if (size > maxBytes) {
-        req.removeAllListeners('data')
-        req.pause()
-        reject(tooLarge())
-      } else chunks.push(chunk)
-    })
-    req.once('end', () => resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size)))
-    req.once('error', reject)
-  })
-  try {
-    return utf8.decode(body)
-  } catch {
-    throw new PublishError('ERR_REQUEST_INVALID', 'Request body is not valid UTF-8')
-  }
 }
 
 function elapsedMs(started: bigint): number {

@@ -1,12 +1,23 @@
 import { SaxesParser, type SaxesTagNS } from 'saxes'
 import { PublishError } from '../errors.js'
-import { OPERATION_NAMESPACES, SOAP_ENV_NS } from './xml.js'
+import { OPERATION_NAMESPACES, SOAP_ENV_NS, WSSE_NS, WSSE_TOKEN_PROFILE, WSU_NS } from './xml.js'
 
 /** A request as the WFM meant it: values trimmed, field spellings unified. */
-export type SoapRequest =
+export type SoapRequest = (
   | { operation: 'LoadAsset'; sourceAssetUrl: string; destinationAsset: string; metadata?: Metadata }
   | { operation: 'PurgeAsset'; destinationAsset: string; metadata?: Metadata }
   | { operation: 'GetTaskStatus'; taskId: string }
+) & { readonly usernameToken?: UsernameToken }
+
+/** A WS-Security UsernameToken from the Header, as sent; checking it is the authenticator's job. */
+export interface UsernameToken {
+  readonly username: string
+  readonly password: string
+  readonly passwordType: 'PasswordText' | 'PasswordDigest'
+  /** Base64, as sent. */
+  readonly nonce?: string
+  readonly created?: string
+}
 
 /** MetaData's schema is not public: it is kept verbatim, with the key/value pairs we can recognise. */
 export interface Metadata {
@@ -34,6 +45,7 @@ const fields: Record<Operation, Record<string, string>> = {
 
 interface Node {
   readonly local: string
+  readonly ns: string
   readonly attributes: Record<string, string>
   readonly children: Node[]
   text: string
@@ -51,7 +63,8 @@ function invalid(message: string): PublishError {
  *   ERR_UNKNOWN_OPERATION for a Body holding something other than our three operations.
  */
 export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
-  const parser = new SaxesParser({ xmlns: true, position: true })
+  // XML 1.0 whatever the declaration says: 1.1 would admit control characters as references.
+  const parser = new SaxesParser({ xmlns: true, position: true, defaultXMLVersion: '1.0', forceXMLVersion: true })
   // Open elements from the root; index 0 is the Envelope, 1 Header/Body, 2 the operation, 3 its fields.
   const stack: Node[] = []
   let operation: Operation | undefined
@@ -61,6 +74,7 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
   const values = new Map<string, string>()
   let metadataXml: string | undefined
   let metadataRoot: Node | undefined
+  let usernameToken: UsernameToken | undefined
 
   parser.on('doctype', () => {
     throw invalid('DOCTYPE declarations are not allowed')
@@ -74,7 +88,7 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
   parser.on('opentag', (tag) => {
     if (++elements > limits.maxElements) throw invalid(`More than ${limits.maxElements} elements`)
     if (stack.length >= limits.maxDepth) throw invalid(`Nesting deeper than ${limits.maxDepth}`)
-    checkAttributeCount(tag, limits)
+    checkAttributes(tag, limits)
     const depth = stack.length
     const local = tag.local ?? tag.name
     const ns = tag.uri ?? ''
@@ -102,9 +116,10 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
       // The open tag just ended at `position`; '<' cannot occur inside it, so the last one starts it.
       metadataStart = xml.lastIndexOf('<', parser.position - 1)
     }
-    // Only the pairs inside MetaData are read from attributes: elsewhere they are not copied.
-    const attributes = metadataStart >= 0 && depth > 3 ? attributesOf(tag) : noAttributes
-    const node: Node = { local, attributes, children: [], text: '' }
+    // Only MetaData's pairs and the Header's security token read attributes: elsewhere they are not copied.
+    const inHeader = depth > 1 && stack[1]!.local === 'Header'
+    const attributes = (metadataStart >= 0 && depth > 3) || inHeader ? attributesOf(tag) : noAttributes
+    const node: Node = { local, ns, attributes, children: [], text: '' }
     parent?.children.push(node)
     stack.push(node)
   })
@@ -121,6 +136,11 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
   parser.on('cdata', onText)
   parser.on('closetag', (tag) => {
     const node = stack.pop()
+    if (node && stack.length === 2 && stack[1]!.local === 'Header' && node.ns === WSSE_NS && node.local === 'Security') {
+      if (usernameToken) throw invalid('More than one UsernameToken')
+      usernameToken = usernameTokenOf(node)
+      return
+    }
     if (!node || stack.length !== 3 || !operation) return
     const name = fieldName(operation, node.local, tag.uri ?? '')
     if (name === undefined) return
@@ -151,6 +171,7 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
   }
   const metadata =
     metadataXml !== undefined && metadataRoot ? { xml: metadataXml, pairs: metadataPairs(metadataRoot) } : undefined
+  const token = usernameToken && { usernameToken }
   switch (operation) {
     case 'LoadAsset':
       return {
@@ -158,11 +179,41 @@ export function parseRequest(xml: string, limits: ParseLimits): SoapRequest {
         sourceAssetUrl: required('SourceAssetUrl'),
         destinationAsset: required('DestinationAsset'),
         ...(metadata && { metadata }),
+        ...token,
       }
     case 'PurgeAsset':
-      return { operation, destinationAsset: required('DestinationAsset'), ...(metadata && { metadata }) }
+      return { operation, destinationAsset: required('DestinationAsset'), ...(metadata && { metadata }), ...token }
     case 'GetTaskStatus':
-      return { operation, taskId: required('TaskId') }
+      return { operation, taskId: required('TaskId'), ...token }
+  }
+}
+
+const PASSWORD_TYPES = {
+  '': 'PasswordText', // the profile's default when Type is absent
+  [`${WSSE_TOKEN_PROFILE}#PasswordText`]: 'PasswordText',
+  [`${WSSE_TOKEN_PROFILE}#PasswordDigest`]: 'PasswordDigest',
+} as const
+
+/** The UsernameToken of a wsse:Security header (OASIS UsernameToken Profile 1.0), if it holds one. */
+function usernameTokenOf(security: Node): UsernameToken | undefined {
+  const token = security.children.find((c) => c.ns === WSSE_NS && c.local === 'UsernameToken')
+  if (!token) return undefined
+  const child = (ns: string, local: string) => token.children.find((c) => c.ns === ns && c.local === local)
+  const username = child(WSSE_NS, 'Username')
+  const password = child(WSSE_NS, 'Password')
+  if (!username || !password) throw invalid('A UsernameToken needs a Username and a Password')
+  const type = (password.attributes['Type'] ?? '').trim()
+  const passwordType = PASSWORD_TYPES[type as keyof typeof PASSWORD_TYPES]
+  if (!passwordType) throw invalid(`Unsupported password type ${type}`)
+  const nonce = child(WSSE_NS, 'Nonce')
+  if (nonce && !/#Base64Binary$/.test(nonce.attributes['EncodingType'] ?? '#Base64Binary')) throw invalid('A Nonce must be Base64Binary')
+  const created = child(WSU_NS, 'Created')
+  return {
+    username: username.text.trim(),
+    password: password.text.trim(),
+    passwordType,
+    ...(nonce && { nonce: nonce.text.trim() }),
+    ...(created && { created: created.text.trim() }),
   }
 }
 
@@ -180,10 +231,14 @@ function attributesOf(tag: SaxesTagNS): Record<string, string> {
   return result
 }
 
-function checkAttributeCount(tag: SaxesTagNS, limits: ParseLimits): void {
+/** Attributes count against their own limit, and each value against the text limit. */
+function checkAttributes(tag: SaxesTagNS, limits: ParseLimits): void {
   let count = 0
-  for (const _ in tag.attributes) {
+  for (const name in tag.attributes) {
     if (++count > limits.maxAttributes) throw invalid(`More than ${limits.maxAttributes} attributes on ${tag.name}`)
+    if (tag.attributes[name]!.value.length > limits.maxTextLength) {
+      throw invalid(`Attribute ${name} of ${tag.name} longer than ${limits.maxTextLength} characters`)
+    }
   }
 }
 

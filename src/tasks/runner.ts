@@ -5,9 +5,13 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
 
 /**
  * Turns a task into transfer work. The location policy is checked again here, at the time of the
- * work, because a symlink can change between the request and the copy.
+ * work, because a symlink can change between the request and the copy (and the rules with a
+ * restart). Host names are not resolved here: every backend gets the policy's `guard`, so each
+ * connection resolves its host through the policy and connects to the address it checked, and each
+ * file path is checked again as it is opened. A refusal fails the task with ERR_POLICY_DENIED, not retried.
  */
-export function createTaskRunner(policy: LocationPolicy, options: TransferOptions): TaskRunner {
+export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions): TaskRunner {
+  const options: TransferOptions = { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
   return async (task, signal, onProgress, files) => {
     const job = {
       taskId: task.id,

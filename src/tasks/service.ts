@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto'
 import { PublishError } from '../errors.js'
 import { parseLocation, resolveDestination, type LocationPolicy } from '../transfer/index.js'
 import type { TaskStore } from './store.js'
@@ -29,6 +28,11 @@ export interface TaskServiceOptions {
   readonly now: () => number
   /** Called after a task was created, so a worker picks it up without waiting for its next poll. */
   readonly onSubmitted: () => void
+  /**
+   * Digests a request into its dedupe key: the request holds URLs with their passwords, so with a
+   * secret key configured this is an HMAC (Sealer.digest), and the database allows no offline guessing.
+   */
+  readonly digest: (request: string) => string
 }
 
 function notFound(id: string): PublishError {
@@ -42,7 +46,8 @@ export class TaskService {
   /** @throws PublishError with a Client fault code when the request itself is unusable. */
   async submitLoad(request: LoadRequest): Promise<{ id: string; created: boolean }> {
     const source = parseLocation(request.sourceAssetUrl)
-    this.options.policy.check(source)
+    // A host name is resolved now too: one that leads to a denied address is refused at once.
+    await this.options.policy.checkResolved(source)
     return this.submit('load', request.destinationAsset, request.metadata, source.url)
   }
 
@@ -67,12 +72,10 @@ export class TaskService {
   }
 
   private async submit(kind: TaskKind, destination: string, metadata: LoadRequest['metadata'], source?: string) {
-    const { store, policy, cdnBase, maxAttempts, now, onSubmitted } = this.options
+    const { store, policy, cdnBase, maxAttempts, now, onSubmitted, digest } = this.options
     const target = resolveDestination(destination, cdnBase)
-    policy.check(parseLocation(target))
-    const dedupeKey = createHash('sha256')
-      .update(JSON.stringify([kind, source ?? null, target, metadata?.xml ?? null]))
-      .digest('base64url')
+    await policy.checkResolved(parseLocation(target))
+    const dedupeKey = digest(JSON.stringify([kind, source ?? null, target, metadata?.xml ?? null]))
     const result = await store.submit(
       {
         kind,

@@ -1,4 +1,4 @@
-import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskError } from './types.js'
+import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery } from './types.js'
 
 /**
  * All the engine sees of persistence. Every time is epoch ms from the caller's clock, so tests move
@@ -32,5 +32,24 @@ export interface TaskStore {
   requeueExpired(now: number): Promise<number>
   /** Deletes finished tasks that ended before `cutoff`. */
   deleteFinishedBefore(cutoff: number): Promise<number>
+  /** A page of the tasks matching `query`, newest first, and how many match in all. */
+  list(query: TaskQuery): Promise<TaskPage>
+  /** Tasks by kind and state, those that ended FAILED since `failedSince`, and the oldest due at `now`. */
+  counts(failedSince: number, now: number): Promise<TaskCounts>
+  /**
+   * Ends a task that has not ended yet: FAILED with `error`, added to its error history. A queued or
+   * retry-waiting task never runs; a running one loses its lease, so its worker's later writes are
+   * refused (a worker running the task aborts it itself first, see Worker.cancel). False when the task
+   * does not exist or had already ended.
+   */
+  cancel(id: string, error: Omit<TaskError, 'attempt' | 'at'>, now: number): Promise<boolean>
+  /**
+   * A new queued task with the request of a FAILED one: same source, destinations, metadata and dedupe
+   * key, attempts afresh. While an identical task is active, that task's id (created: false), as
+   * `submit` answers. Undefined when `id` is not a FAILED task.
+   */
+  rerun(id: string, now: number): Promise<{ id: string; created: boolean } | undefined>
+  /** Resolves once the database answered a trivial query; rejects when it cannot (readiness probes). */
+  ping(): Promise<void>
   close(): Promise<void>
 }

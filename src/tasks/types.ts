@@ -27,7 +27,10 @@ export interface TaskError {
   readonly message: string
 }
 
-/** What the store keeps of a task. URLs are stored as given (credentials included) and redacted on display. */
+/**
+ * What the store keeps of a task. URLs are as given, credentials included: sealed at rest when a secret
+ * key is configured (sealed-store.ts), redacted on display.
+ */
 export interface Task {
   readonly id: string
   readonly kind: TaskKind
@@ -70,6 +73,18 @@ export interface NewTask {
   readonly maxAttempts: number
   /** Identical requests share it; while one is active, submitting another returns its id. */
   readonly dedupeKey: string
+  /**
+   * Source, destination and target as operators may see and search them, credentials redacted. A store
+   * keeps them beside the values (which may be sealed); without them it keeps `redact` of the values.
+   */
+  readonly shown?: ShownLocations
+}
+
+/** A task's locations with their credentials redacted: safe to list, search and display. */
+export interface ShownLocations {
+  readonly source?: string
+  readonly destination: string
+  readonly target: string
 }
 
 /** A task claimed by one worker; `token` fences every later write (a newer claim gets a higher token). */
@@ -84,3 +99,56 @@ export type Outcome =
   | { readonly state: 'succeeded'; readonly finalDestination: string }
   | { readonly state: 'failed'; readonly error: Omit<TaskError, 'attempt' | 'at'> }
   | { readonly state: 'retry_wait'; readonly error: Omit<TaskError, 'attempt' | 'at'>; readonly runAt: number }
+
+/** What an operator's listing asks for: every filter optional; newest first. */
+export interface TaskQuery {
+  readonly states?: readonly TaskState[]
+  readonly kind?: TaskKind
+  /** Created at or after, epoch ms. */
+  readonly createdFrom?: number
+  /** Created before, epoch ms. */
+  readonly createdBefore?: number
+  /** Text found, ignoring case, in the shown source, destination or target (never in a secret). */
+  readonly text?: string
+  readonly limit: number
+  readonly offset: number
+}
+
+/** A task as a listing shows it: its locations are the shown ones (credentials redacted). */
+export interface TaskSummary
+  extends Pick<
+    Task,
+    | 'id'
+    | 'kind'
+    | 'state'
+    | 'attempts'
+    | 'maxAttempts'
+    | 'runAt'
+    | 'bytesDone'
+    | 'bytesTotal'
+    | 'filesDone'
+    | 'filesTotal'
+    | 'lastError'
+    | 'createdAt'
+    | 'startedAt'
+    | 'updatedAt'
+    | 'finishedAt'
+  > {
+  readonly shown: ShownLocations
+}
+
+/** One page of a listing and how many tasks match in all. */
+export interface TaskPage {
+  readonly tasks: readonly TaskSummary[]
+  readonly total: number
+}
+
+/** What dashboards and metrics count, read in one go. */
+export interface TaskCounts {
+  /** Tasks held (retention included), by kind and state; pairs with no task are absent. */
+  readonly byKindAndState: ReadonlyArray<{ readonly kind: TaskKind; readonly state: TaskState; readonly count: number }>
+  /** Tasks that ended FAILED at or after the time asked about. */
+  readonly failedSince: number
+  /** When the task waiting longest for a worker became due (epoch ms); undefined when none waits. */
+  readonly oldestDueAt?: number
+}

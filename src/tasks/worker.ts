@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { asPublishError, PublishError } from '../errors.js'
+import { asPublishError, PublishError, type Code } from '../errors.js'
 import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
+import { RateMeter, type LiveProgress } from './throughput.js'
 import type { Claimed, Progress, PublishedFile, Task } from './types.js'
 
 /** What a runner may keep across attempts: the files already published, and a way to add one. */
@@ -26,7 +27,22 @@ export interface WorkerOptions {
   readonly retryMaxMs: number
   readonly now: () => number
   readonly logger: Logger
+  /** Told what happens to tasks, for metrics. */
+  readonly observer?: WorkerObserver
 }
+
+/** What the worker tells about the tasks it runs; called synchronously, must not throw. */
+export interface WorkerObserver {
+  /** A task ended for good under this worker (`code`: why it failed). */
+  taskEnded?(task: Task, state: 'succeeded' | 'failed', now: number, code?: Code): void
+  /** An attempt failed with a transient error; the task waits to be tried again. */
+  taskRetrying?(task: Task, code: Code): void
+  /** A file reached its final name. */
+  filePublished?(task: Task, file: PublishedFile): void
+}
+
+/** The reason a cancelled task ends with. */
+export const CANCELLED_BY_OPERATOR = 'cancelled by operator'
 
 /** Progress reaches the database at most this often: it is for people watching, not for recovery. */
 const PROGRESS_WRITE_MS = 1_000
@@ -37,7 +53,7 @@ const PROGRESS_WRITE_MS = 1_000
  */
 export class Worker {
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
-  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController }>()
+  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController; meter: RateMeter }>()
   private wakeUp: (() => void) | undefined
   private loop: Promise<void> = Promise.resolve()
 
@@ -60,6 +76,34 @@ export class Worker {
 
   get running(): number {
     return this.active.size
+  }
+
+  /** Whether the claim loop runs: false before start and from the beginning of a stop. */
+  get accepting(): boolean {
+    return this.state === 'running'
+  }
+
+  /** Progress, rate and ETA of each task running here, by id. */
+  live(): Map<string, LiveProgress> {
+    const now = this.options.now()
+    const live = new Map<string, LiveProgress>()
+    for (const [id, { meter }] of this.active) {
+      const progress = meter.read(now)
+      if (progress) live.set(id, progress)
+    }
+    return live
+  }
+
+  /**
+   * Cancels a task running here: aborts its work with ERR_CANCELLED and resolves once the attempt
+   * has ended (temporary files removed, the task FAILED). False when this worker does not run it.
+   */
+  async cancel(id: string): Promise<boolean> {
+    const active = this.active.get(id)
+    if (!active) return false
+    active.controller.abort(new PublishError('ERR_CANCELLED', CANCELLED_BY_OPERATOR))
+    await active.done
+    return true
   }
 
   /**
@@ -116,7 +160,7 @@ export class Worker {
         this.active.delete(claimed.task.id)
         this.wake()
       })
-    this.active.set(claimed.task.id, { done, controller })
+    this.active.set(claimed.task.id, { done, controller, meter: new RateMeter() })
   }
 
   private async execute(claimed: Claimed, controller: AbortController): Promise<void> {
@@ -136,6 +180,7 @@ export class Worker {
     let lastWrite = 0
     const onProgress = (progress: Progress): void => {
       const now = options.now()
+      this.active.get(task.id)?.meter.add(now, progress)
       if (now - lastWrite < PROGRESS_WRITE_MS && progress.filesDone < progress.filesTotal) return
       lastWrite = now
       store.progress(claimed, progress, now).catch((e) => log.warn({ err: e }, 'saving progress failed'))
@@ -148,14 +193,17 @@ export class Worker {
         const record = (file: PublishedFile): void => {
           log.debug({ file: file.rel, size: file.size, resumedFrom: file.resumedFrom, verifiedBy: file.verifiedBy }, 'file published')
           store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
+          options.observer?.filePublished?.(task, file)
         }
         finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })
       } catch (thrown) {
         return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
       }
       // Outside the catch above: a store error while recording a success is not the task's failure.
-      if (await store.finish(claimed, { state: 'succeeded', finalDestination }, options.now())) {
+      const now = options.now()
+      if (await store.finish(claimed, { state: 'succeeded', finalDestination }, now)) {
         log.info({ finalDestination }, 'task succeeded')
+        options.observer?.taskEnded?.(task, 'succeeded', now)
       } else {
         log.warn('lease lost to another worker: result discarded')
       }
@@ -179,10 +227,10 @@ export class Worker {
     const { attempts, maxAttempts } = claimed.task
     if (error.retryable && attempts < maxAttempts) {
       const runAt = now + retryDelayMs(attempts, options.retryBaseMs, options.retryMaxMs)
-      await store.finish(claimed, { state: 'retry_wait', error: recorded, runAt }, now)
+      if (await store.finish(claimed, { state: 'retry_wait', error: recorded, runAt }, now)) options.observer?.taskRetrying?.(claimed.task, error.code)
       log.warn({ code: error.code, error: recorded.message, retryInMs: runAt - now }, 'task will retry')
     } else {
-      await store.finish(claimed, { state: 'failed', error: recorded }, now)
+      if (await store.finish(claimed, { state: 'failed', error: recorded }, now)) options.observer?.taskEnded?.(claimed.task, 'failed', now, error.code)
       log.warn({ code: error.code, error: recorded.message }, 'task failed')
     }
   }

@@ -16,8 +16,11 @@ export interface FileCopy {
   readonly rel: string
 }
 
-/** Failures after which a partial temporary file is worth keeping for the next attempt to continue. */
-const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN'])
+/**
+ * Failures after which a partial temporary file is worth keeping for the next attempt to continue (after
+ * a lost lease, the task's new owner continues it). A cancel or an overall timeout keeps nothing.
+ */
+const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN', 'ERR_LEASE_LOST'])
 
 /**
  * Copies one file: to a temporary name (unless the destination writes objects whole), computing
@@ -67,7 +70,9 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     counter.rollback()
     progress.add(-offset)
     digest?.destroy()
-    const keep = resumable && RESUMABLE_AFTER.has(asPublishError(e).code) && !job.lastAttempt
+    // An abort says why in its signal: the error the backend raised for it only says "aborted".
+    const why = asPublishError(signal.aborted ? signal.reason : e)
+    const keep = resumable && RESUMABLE_AFTER.has(why.code) && !job.lastAttempt
     if (!inPlace && !keep) await to.remove(temporary, AbortSignal.timeout(10_000)).catch(() => {})
     throw e
   }

@@ -151,6 +151,21 @@ describe('s3 backend (s3rver): what object storage adds', () => {
     await multipart.close()
   })
 
+  it('a tagged upload aborted for good (a cancel, an overall timeout) keeps no part and no record, even when asked to keep them', async () => {
+    const multipart = open({ partSizeBytes: 5 * MiB, queueSize: 2 })
+    const tag = 'cancelled-task'
+    const abort = new AbortController()
+    const halfway = deferred()
+    const writing = multipart.write('cancelled/big.bin', generated(40 * MiB, 20 * MiB, halfway.resolve, new Promise(() => {})), abort.signal, { uploadTag: tag, keepPartsOnError: true })
+    await halfway.promise
+    for (let tries = 0; tries < 100 && (await multipart.uploadedSoFar!('cancelled/big.bin', tag, never).catch(() => 0)) < 5 * MiB; tries++) await sleep(50)
+    abort.abort(new PublishError('ERR_CANCELLED', 'cancelled by operator'))
+    await rejectsWith(writing, 'ERR_SHUTDOWN')
+    assert.equal(await multipart.uploadedSoFar!('cancelled/big.bin', tag, never), 0)
+    await rejectsWith(backend.stat('cancelled', never), 'ERR_NOT_FOUND')
+    await multipart.close()
+  })
+
   it('read from an offset returns the tail; at the end, nothing', async () => {
     await backend.write('offset/file.txt', Readable.from([Buffer.from('0123456789')]), never)
     assert.equal(await text(await backend.read('offset/file.txt', never, 4)), '456789')

@@ -14,13 +14,15 @@ export interface HttpOriginOptions {
   readonly auth?: { readonly prefix: string; readonly user: string; readonly password: string }
   /** Below `prefix`, requests without `?token=<value>` get 403, as CDN token schemes answer. */
   readonly token?: { readonly prefix: string; readonly value: string }
+  /** The loopback address to listen on (default 127.0.0.1): 127.0.0.2 makes a second host of the same machine. */
+  readonly host?: string
 }
 
 export interface HttpOrigin {
   /** The directory served as `/`. */
   readonly root: string
   readonly port: number
-  /** `http(s)://127.0.0.1:<port>/<path>`, each segment of `path` percent-encoded; `auth` adds user:password@. */
+  /** `http(s)://<host>:<port>/<path>` (host 127.0.0.1 unless given), each segment of `path` percent-encoded; `auth` adds user:password@. */
   url(path: string, auth?: { user: string; password: string }): string
   /** Answer a Range request with 200 and the whole file, as some origins do. */
   ignoreRange: boolean
@@ -34,7 +36,7 @@ export interface HttpOrigin {
 }
 
 /**
- * Starts the origin on an ephemeral port of 127.0.0.1. Besides files below `root`:
+ * Starts the origin on an ephemeral port of 127.0.0.1 (or `options.host`). Besides files below `root`:
  * - `/redirect/<path>` answers 302 to `/<path>` (chain them for several hops);
  * - `/redirect-to/<url>` answers 302 to `<url>`, decoded: an absolute URL, to another origin;
  * - `/loop/<path>` answers 302 to itself, forever;
@@ -117,7 +119,8 @@ export async function startHttpOrigin(root: string, options: HttpOriginOptions =
     sockets.add(socket)
     socket.on('close', () => sockets.delete(socket))
   })
-  await new Promise<void>((done) => server.listen(0, '127.0.0.1', done))
+  const host = options.host ?? '127.0.0.1'
+  await new Promise<void>((done) => server.listen(0, host, done))
   const { port } = server.address() as AddressInfo
   const scheme = options.tls ? 'https' : 'http'
   return Object.assign(flags, {
@@ -125,7 +128,7 @@ export async function startHttpOrigin(root: string, options: HttpOriginOptions =
     port,
     url: (path: string, auth?: { user: string; password: string }) => {
       const userinfo = auth ? `${encodeURIComponent(auth.user)}:${encodeURIComponent(auth.password)}@` : ''
-      return `${scheme}://${userinfo}127.0.0.1:${port}/${path.split('/').map(encodeURIComponent).join('/')}`
+      return `${scheme}://${userinfo}${host}:${port}/${path.split('/').map(encodeURIComponent).join('/')}`
     },
     requests: (path: string) => counts.get(path) ?? 0,
     log,

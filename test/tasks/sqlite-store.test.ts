@@ -1,6 +1,7 @@
 // The SQLite task store: the shared conformance suite on a fresh temporary file per test, then what
 // only a file-backed store has to promise (file mode, durability across reopen, WAL).
 import assert from 'node:assert/strict'
+import { existsSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, stat } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -53,6 +54,8 @@ describe('SQLite task store file', () => {
         await store.submit(task, T0)
         assert.equal((await stat(file)).mode & 0o777, 0o600)
         assert.equal((await stat(`${file}-wal`)).mode & 0o777, 0o600)
+        // Held exclusively, SQLite keeps the WAL index in memory: no -shm file, readable or not.
+        assert.equal(existsSync(`${file}-shm`), false)
       } finally {
         await store.close()
       }
@@ -80,6 +83,18 @@ describe('SQLite task store file', () => {
       } finally {
         await second.close()
       }
+    }))
+
+  it('overwrites a task deleted past retention: none of its URLs stays in the file (secure_delete)', () =>
+    withTempFile(async (file) => {
+      const store = openSqliteStore(file)
+      await store.submit(task, T0)
+      const claimed = await store.claim('w1', 1_000, T0)
+      assert.ok(claimed)
+      await store.finish(claimed, { state: 'failed', error: { code: 'ERR_NOT_FOUND', message: 'gone' } }, T0 + 1)
+      assert.equal(await store.deleteFinishedBefore(T0 + 2), 1)
+      await store.close()
+      assert.equal(readFileSync(file).toString('latin1').includes(task.source!), false)
     }))
 
   it('uses the WAL journal', () =>

@@ -76,6 +76,21 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
 
     describe('files', () => {
       it(
+        'applies the writes of one lease in the order they were made, even those not awaited (the worker records files so)',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          const file = { rel: 'a.ts', size: 1, verifiedBy: 'size' as const, resumedFrom: 0 }
+          const progress = { bytesDone: 1, bytesTotal: 1, filesDone: 1, filesTotal: 1 }
+          const recorded = store.recordFile(claimed, file, T0 + 1)
+          const saved = store.progress(claimed, progress, T0 + 1)
+          const finished = store.finish(claimed, succeeded('a.ts'), T0 + 2)
+          assert.deepEqual(await Promise.all([recorded, saved, finished]), [true, true, true])
+          assert.deepEqual(await store.files(claimed.task.id), [file])
+          assert.equal((await store.get(claimed.task.id))?.bytesDone, 1)
+        }),
+      )
+
+      it(
         'records published files under the current lease only, one row per path, in path order',
         withStore(async (store) => {
           const claimed = await submitAndClaim(store)
@@ -526,6 +541,259 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           assert.equal((await store.get(waiting))?.state, 'retry_wait')
           assert.equal((await store.get(running.task.id))?.state, 'running')
           assert.equal((await store.get(queued.id))?.state, 'queued')
+        }),
+      )
+    })
+
+    // The operators' side: listings, counts, cancel, re-run.
+    const page = (overrides: Partial<Parameters<TaskStore['list']>[0]> = {}) => ({ limit: 50, offset: 0, ...overrides })
+    const idsOf = async (store: TaskStore, query: Parameters<TaskStore['list']>[0]) => (await store.list(query)).tasks.map((t) => t.id)
+
+    describe('list', () => {
+      it(
+        'lists newest first with the total, one page at a time',
+        withStore(async (store) => {
+          const ids: string[] = []
+          for (let i = 0; i < 5; i++) ids.push((await store.submit(newTask(), T0 + i * 10)).id)
+          const newestFirst = [...ids].reverse()
+          const first = await store.list(page({ limit: 2 }))
+          assert.equal(first.total, 5)
+          assert.deepEqual(first.tasks.map((t) => t.id), newestFirst.slice(0, 2))
+          assert.deepEqual(await idsOf(store, page({ limit: 2, offset: 2 })), newestFirst.slice(2, 4))
+          assert.deepEqual(await idsOf(store, page({ limit: 2, offset: 4 })), newestFirst.slice(4))
+          const past = await store.list(page({ offset: 10 }))
+          assert.deepEqual(past, { tasks: [], total: 5 })
+        }),
+      )
+
+      it(
+        'filters by states, kind and creation time, all together',
+        withStore(async (store) => {
+          const queuedLoad = (await submitAndClaim(store, newTask(), 'w1', T0)).task
+          const failedLater = await submitAndClaim(store, newTask(), 'w2', T0 + 20)
+          assert.equal(await store.finish(failedLater, failed('gone'), T0 + 21), true)
+          const purge = await store.submit(newTask({ kind: 'purge' }), T0 + 10)
+
+          assert.deepEqual(await idsOf(store, page({ states: ['running'] })), [queuedLoad.id])
+          assert.deepEqual(await idsOf(store, page({ states: ['queued', 'failed'] })), [failedLater.task.id, purge.id])
+          assert.deepEqual(await idsOf(store, page({ kind: 'purge' })), [purge.id])
+          assert.deepEqual(await idsOf(store, page({ kind: 'load' })), [failedLater.task.id, queuedLoad.id])
+          assert.deepEqual(await idsOf(store, page({ createdFrom: T0 + 10 })), [failedLater.task.id, purge.id])
+          assert.deepEqual(await idsOf(store, page({ createdBefore: T0 + 10 })), [queuedLoad.id])
+          assert.deepEqual(await idsOf(store, page({ createdFrom: T0 + 5, createdBefore: T0 + 15 })), [purge.id])
+          assert.deepEqual(await idsOf(store, page({ kind: 'load', states: ['failed'], createdFrom: T0 })), [failedLater.task.id])
+          assert.equal((await store.list(page({ states: ['succeeded'] }))).total, 0)
+        }),
+      )
+
+      it(
+        'shows and searches the locations with their credentials redacted, never the secret itself',
+        withStore(async (store) => {
+          const { id } = await store.submit(
+            newTask({ source: 'ftp://Editor:s3cret-pw@Origin.example/in/Movie_1.ts', destination: 'vod/100%/a.ts', target: 'sftp://cdn:cdn-pw@cdn.example/srv/vod/100%/a.ts' }),
+            T0,
+          )
+          const other = await store.submit(newTask({ source: 'file:///srv/in/other.ts', destination: 'vod/b.ts', target: 'file:///srv/cdn/vod/b.ts' }), T0 + 1)
+          const [listed] = (await store.list(page({ text: 'movie_1' }))).tasks
+          assert.equal(listed?.id, id)
+          assert.deepEqual(listed.shown, {
+            source: 'ftp://Editor:***@Origin.example/in/Movie_1.ts',
+            destination: 'vod/100%/a.ts',
+            target: 'sftp://cdn:***@cdn.example/srv/vod/100%/a.ts',
+          })
+          assert.deepEqual(await idsOf(store, page({ text: 'ORIGIN.EXAMPLE' })), [id], 'in the source, ignoring case')
+          assert.deepEqual(await idsOf(store, page({ text: 'cdn.example/srv' })), [id], 'in the target')
+          assert.deepEqual(await idsOf(store, page({ text: 'vod/' })), [other.id, id], 'in the destination')
+          assert.deepEqual(await idsOf(store, page({ text: '100%' })), [id], "'%' is a character, not a wildcard")
+          assert.deepEqual(await idsOf(store, page({ text: 'Movie_' })), [id])
+          assert.deepEqual(await idsOf(store, page({ text: 'Movie_2' })), [], "'_' is a character, not a wildcard")
+          assert.deepEqual(await idsOf(store, page({ text: 's3cret-pw' })), [], 'a password is not searchable')
+          assert.deepEqual(await idsOf(store, page({ text: 'cdn-pw' })), [])
+        }),
+      )
+
+      it(
+        'shows progress, attempts, the last error and the times of each task',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store, newTask({ kind: 'purge', source: undefined }), 'w1', T0)
+          assert.equal(await store.progress(claimed, { bytesDone: 0, bytesTotal: 0, filesDone: 2, filesTotal: 5 }, T0 + 5), true)
+          assert.equal(await store.finish(claimed, retryAt(T0 + 1_000, 'connection reset'), T0 + 6), true)
+          const [listed] = (await store.list(page())).tasks
+          assert.deepEqual(listed, {
+            id: claimed.task.id,
+            kind: 'purge',
+            state: 'retry_wait',
+            attempts: 1,
+            maxAttempts: 3,
+            runAt: T0 + 1_000,
+            bytesDone: 0,
+            bytesTotal: 0,
+            filesDone: 2,
+            filesTotal: 5,
+            lastError: { code: 'ERR_TRANSFER', message: 'connection reset' },
+            createdAt: T0,
+            startedAt: T0,
+            updatedAt: T0 + 6,
+            finishedAt: undefined,
+            shown: { destination: 'movies/a.ts', target: 'file:///srv/cdn/movies/a.ts' },
+          })
+        }),
+      )
+    })
+
+    describe('counts', () => {
+      it(
+        'counts by kind and state, failures since a time, and the oldest due task',
+        withStore(async (store) => {
+          assert.deepEqual(await store.counts(T0, T0), { byKindAndState: [], failedSince: 0 })
+          const early = await submitAndClaim(store, newTask(), 'w1', T0)
+          assert.equal(await store.finish(early, failed('old'), T0 + 10), true)
+          const late = await submitAndClaim(store, newTask(), 'w1', T0 + 20)
+          assert.equal(await store.finish(late, failed('new'), T0 + 100), true)
+          const waiting = await submitAndClaim(store, newTask(), 'w1', T0 + 310)
+          assert.equal(await store.finish(waiting, retryAt(T0 + 5_000), T0 + 320), true)
+          await submitAndClaim(store, newTask(), 'w1', T0 + 400)
+          await store.submit(newTask({ kind: 'purge' }), T0 + 200)
+          await store.submit(newTask(), T0 + 300)
+
+          const counts = await store.counts(T0 + 50, T0 + 1_000)
+          const sorted = [...counts.byKindAndState].sort((a, b) => `${a.kind}${a.state}`.localeCompare(`${b.kind}${b.state}`))
+          assert.deepEqual(sorted, [
+            { kind: 'load', state: 'failed', count: 2 },
+            { kind: 'load', state: 'queued', count: 1 },
+            { kind: 'load', state: 'retry_wait', count: 1 },
+            { kind: 'load', state: 'running', count: 1 },
+            { kind: 'purge', state: 'queued', count: 1 },
+          ])
+          assert.equal(counts.failedSince, 1, 'only the failure at T0 + 100')
+          assert.equal(counts.oldestDueAt, T0 + 200, 'the purge; the retry is not due yet')
+          assert.equal((await store.counts(T0 + 50, T0 + 10_000)).oldestDueAt, T0 + 200)
+        }),
+      )
+    })
+
+    describe('cancel', () => {
+      const cancelled = { code: 'ERR_CANCELLED' as const, message: 'cancelled by operator' }
+
+      it(
+        'ends a queued task FAILED with the reason in its history; it is never claimed',
+        withStore(async (store) => {
+          const { id } = await store.submit(newTask(), T0)
+          assert.equal(await store.cancel(id, cancelled, T0 + 5), true)
+          const task = await store.get(id)
+          assert.equal(task?.state, 'failed')
+          assert.deepEqual(task.lastError, cancelled)
+          assert.equal(task.finishedAt, T0 + 5)
+          assert.deepEqual(await store.errors(id), [{ attempt: 0, at: T0 + 5, ...cancelled }])
+          assert.equal(await store.claim('w1', LEASE_MS, T0 + 10), undefined)
+          assert.deepEqual(await store.status(id), { state: 'failed', destination: task.destination })
+        }),
+      )
+
+      it(
+        'ends a task waiting to retry, keeping its earlier errors',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          assert.equal(await store.finish(claimed, retryAt(T0 + 1_000, 'connection reset'), T0 + 1), true)
+          assert.equal(await store.cancel(claimed.task.id, cancelled, T0 + 2), true)
+          assert.deepEqual(
+            (await store.errors(claimed.task.id)).map((e) => [e.attempt, e.code]),
+            [
+              [1, 'ERR_TRANSFER'],
+              [1, 'ERR_CANCELLED'],
+            ],
+          )
+          assert.equal(await store.claim('w1', LEASE_MS, T0 + 2_000), undefined)
+        }),
+      )
+
+      it(
+        'ends a running task and revokes its lease: its worker can no longer write',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          assert.equal(await store.cancel(claimed.task.id, cancelled, T0 + 1), true)
+          assert.equal(await store.renew(claimed, LEASE_MS, T0 + 2), false)
+          assert.equal(await store.progress(claimed, { bytesDone: 1, bytesTotal: 2, filesDone: 0, filesTotal: 1 }, T0 + 2), false)
+          assert.equal(await store.finish(claimed, succeeded('too/late.ts'), T0 + 3), false)
+          assert.equal(await store.release(claimed, T0 + 3), false)
+          const task = await store.get(claimed.task.id)
+          assert.equal(task?.state, 'failed')
+          assert.deepEqual(task.lastError, cancelled)
+          assert.equal(task.finalDestination, undefined)
+          assert.equal(await store.requeueExpired(T0 + 10 * LEASE_MS), 0)
+        }),
+      )
+
+      it(
+        'refuses a task that has ended, or does not exist, and changes nothing',
+        withStore(async (store) => {
+          const done = await submitAndClaim(store)
+          assert.equal(await store.finish(done, succeeded('movies/a.ts'), T0 + 1), true)
+          assert.equal(await store.cancel(done.task.id, cancelled, T0 + 2), false)
+          assert.equal((await store.get(done.task.id))?.state, 'succeeded')
+          assert.deepEqual(await store.errors(done.task.id), [])
+          assert.equal(await store.cancel(randomUUID(), cancelled, T0 + 2), false)
+        }),
+      )
+    })
+
+    describe('rerun', () => {
+      it(
+        'makes a new queued task with the failed one\'s request; the failed one stays as it was',
+        withStore(async (store) => {
+          const task = newTask({ metadataXml: '<MetaData/>', metadataPairs: [{ key: 'title', value: 'A' }] })
+          const claimed = await submitAndClaim(store, task)
+          assert.equal(await store.finish(claimed, failed('gone'), T0 + 1), true)
+          const rerun = await store.rerun(claimed.task.id, T0 + 10)
+          assert.ok(rerun)
+          assert.equal(rerun.created, true)
+          assert.notEqual(rerun.id, claimed.task.id)
+          const fresh = await store.get(rerun.id)
+          assert.ok(fresh)
+          assert.deepEqual(
+            [fresh.kind, fresh.state, fresh.source, fresh.destination, fresh.target, fresh.metadataXml, fresh.metadataPairs, fresh.maxAttempts],
+            ['load', 'queued', task.source, task.destination, task.target, '<MetaData/>', [{ key: 'title', value: 'A' }], 3],
+          )
+          assert.deepEqual([fresh.attempts, fresh.createdAt, fresh.runAt, fresh.lastError, fresh.bytesDone], [0, T0 + 10, T0 + 10, undefined, 0])
+          assert.deepEqual(await store.errors(rerun.id), [])
+          assert.equal((await store.list(page({ text: 'origin.example' }))).total, 2, 'the new task is listed and searchable too')
+          assert.equal((await store.get(claimed.task.id))?.state, 'failed')
+          assert.equal((await store.claim('w1', LEASE_MS, T0 + 11))?.task.id, rerun.id)
+        }),
+      )
+
+      it(
+        'answers the active identical task instead of a second one, as submit does',
+        withStore(async (store) => {
+          const task = newTask()
+          const claimed = await submitAndClaim(store, task)
+          assert.equal(await store.finish(claimed, failed('gone'), T0 + 1), true)
+          const first = await store.rerun(claimed.task.id, T0 + 2)
+          assert.deepEqual(await store.rerun(claimed.task.id, T0 + 3), { id: first?.id, created: false })
+          assert.deepEqual(await store.submit(task, T0 + 4), { id: first?.id, created: false })
+        }),
+      )
+
+      it(
+        'refuses a task that has not failed, or does not exist',
+        withStore(async (store) => {
+          const { id: queued } = await store.submit(newTask(), T0)
+          assert.equal(await store.rerun(queued, T0 + 1), undefined)
+          const claimed = await store.claim('w1', LEASE_MS, T0 + 1)
+          assert.equal(await store.rerun(queued, T0 + 2), undefined)
+          assert.equal(await store.finish(claimed!, succeeded('movies/a.ts'), T0 + 3), true)
+          assert.equal(await store.rerun(queued, T0 + 4), undefined)
+          assert.equal(await store.rerun(randomUUID(), T0 + 4), undefined)
+          assert.equal((await store.list(page())).total, 1)
+        }),
+      )
+    })
+
+    describe('ping', () => {
+      it(
+        'resolves while the database answers',
+        withStore(async (store) => {
+          await store.ping()
         }),
       )
     })

@@ -441,4 +441,96 @@ describe('Worker', () => {
       assert.equal(calls, 2)
     })
   })
+
+  describe('operators', () => {
+    it('cancel aborts the running work with ERR_CANCELLED and resolves once the task ended FAILED, without a retry', async () => {
+      const started = deferred<void>()
+      const settled: string[] = []
+      const worker = startWorker((_task, signal) => {
+        started.resolve()
+        return new Promise((_, reject) =>
+          signal.addEventListener('abort', () => {
+            // The runner's own clean-up (temporary files) happens before the attempt ends.
+            setTimeout(() => {
+              settled.push((signal.reason as PublishError).code)
+              reject(signal.reason)
+            }, 20)
+          }),
+        )
+      })
+      const id = await submit({ maxAttempts: 5 })
+      worker.wake()
+      await started.promise
+      now = T0 + 100
+      assert.equal(await worker.cancel(id), true)
+      assert.deepEqual(settled, ['ERR_CANCELLED'], 'the runner had settled when cancel resolved')
+      const task = await store.get(id)
+      assert.equal(task?.state, 'failed')
+      assert.deepEqual(task.lastError, { code: 'ERR_CANCELLED', message: 'cancelled by operator' })
+      assert.deepEqual(await store.errors(id), [{ attempt: 1, at: T0 + 100, code: 'ERR_CANCELLED', message: 'cancelled by operator' }])
+      assert.equal(worker.running, 0)
+      assert.equal(await worker.cancel(id), false, 'no longer running here')
+    })
+
+    it('cancel answers false for a task it does not run', async () => {
+      const worker = startWorker(async () => 'movies/a.ts')
+      const { id } = await store.submit(
+        { kind: 'load', source: 'file:///srv/in/a.ts', destination: 'a.ts', target: 'file:///srv/cdn/a.ts', metadataPairs: [], maxAttempts: 3, dedupeKey: 'never-run' },
+        now + 60_000,
+      )
+      assert.equal(await worker.cancel(id), false)
+      assert.equal((await store.get(id))?.state, 'queued')
+    })
+
+    it('live progress: the latest report, the byte rate over the last seconds and the time left', async () => {
+      const report = deferred<(p: { bytesDone: number; bytesTotal: number; filesDone: number; filesTotal: number }) => void>()
+      const worker = startWorker((_task, signal, onProgress) => {
+        report.resolve(onProgress)
+        return orAbort(new Promise<string>(() => {}), signal)
+      })
+      const id = await submit()
+      worker.wake()
+      const onProgress = await report.promise
+      onProgress({ bytesDone: 0, bytesTotal: 10_000, filesDone: 0, filesTotal: 2 })
+      now = T0 + 2_000
+      onProgress({ bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2 })
+      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 2_000, etaSeconds: 3 })
+      now = T0 + 4_000
+      assert.equal(worker.live().get(id)?.bytesPerSecond, 1_000, 'nothing came for 2 s: the rate falls')
+      now = T0 + 60_000
+      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 0 }, 'stalled: no rate, no ETA')
+      await worker.cancel(id)
+      assert.equal(worker.live().has(id), false)
+    })
+
+    it('tells its observer of ends, retries and published files', async () => {
+      const events: string[] = []
+      let calls = 0
+      const worker = startWorker(
+        async (task, _signal, _progress, files) => {
+          if (task.kind === 'purge') throw new PublishError('ERR_NOT_FOUND', 'gone')
+          if (++calls === 1) throw new PublishError('ERR_TRANSFER', 'connection reset')
+          files.record({ rel: 'a.ts', size: 10, verifiedBy: 'size', resumedFrom: 0 })
+          return 'movies/a.ts'
+        },
+        {
+          observer: {
+            taskEnded: (task, state, at, code) => events.push(`${task.kind} ${state} ${at - T0} ${code ?? ''}`.trim()),
+            taskRetrying: (task, code) => events.push(`${task.kind} retry ${code}`),
+            filePublished: (task, file) => events.push(`${task.kind} file ${file.rel}`),
+          },
+        },
+      )
+      const load = await submit()
+      worker.wake()
+      await inState(load, 'retry_wait')
+      now += 60_000
+      worker.wake()
+      await inState(load, 'succeeded')
+      const purge = await submit({ kind: 'purge', source: undefined })
+      worker.wake()
+      await inState(purge, 'failed')
+      assert.deepEqual(events, ['load retry ERR_TRANSFER', 'load file a.ts', 'load succeeded 60000', 'purge failed 60000 ERR_NOT_FOUND'])
+    })
+  })
 })

@@ -39,11 +39,13 @@ describe('loadConfig', () => {
         port: 8080,
         host: '0.0.0.0',
         dataDir,
+        databasePoolSize: 10,
         fileRoots: [dataDir],
         cdnBase: `file://${dataDir}/cdn/`,
         soapPath: '/apubi',
         publicUrl: 'http://127.0.0.1:8080/apubi',
         logLevel: 'info',
+        logFormat: 'auto',
         workers: 4,
         parallelFiles: 4,
         connectionsPerHost: 8,
@@ -57,10 +59,24 @@ describe('loadConfig', () => {
         shutdownGraceMs: 25_000,
         retentionDays: 7,
         maxBodyBytes: 1 << 20,
+        maxXmlDepth: 32,
+        maxXmlElements: 2_000,
+        maxXmlAttributes: 64,
+        maxXmlText: 64 * 1024,
+        headersTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        keepAliveTimeoutMs: 5_000,
+        maxConnections: 128,
+        authWindowS: 300,
+        allowedClients: [],
         checksums: ['md5', 'sha256'],
         sshHostKeyPolicy: 'strict',
         s3Buckets: {},
+        allowedHosts: [],
+        deniedHosts: [],
+        locationRules: { allow: [], deny: [] },
         credentials: [],
+        adminTokens: [],
         databaseFile: join(dataDir, 'apubi.sqlite'),
         sshKnownHosts: join(dataDir, 'known_hosts'),
         s3Region: 'us-east-1',
@@ -109,6 +125,24 @@ describe('loadConfig', () => {
       assert.match(message, new RegExp(`${name} \\(`), `${name} is named in:\n${message}`)
     }
     assert.doesNotMatch(message, /APUBI_HOST/)
+  })
+
+  it('needs both the SOAP user and password, or neither, and addresses or ranges in the client allowlist', () => {
+    const message = configProblem(() => loadConfig({ APUBI_SOAP_USER: 'wfm', APUBI_ALLOWED_CLIENTS: '10.0.0.0/8,cms.example,10.0.0.0/33' }))
+    assert.match(message, /APUBI_SOAP_USER and APUBI_SOAP_PASSWORD: set both to require authentication, or neither/)
+    assert.match(message, /APUBI_ALLOWED_CLIENTS \(allowedClients\): 1 must be an IP address or a CIDR range; 2 must be an IP address or a CIDR range/)
+    const config = loadConfig({ APUBI_SOAP_USER: 'wfm', APUBI_SOAP_PASSWORD: 'p', APUBI_ALLOWED_CLIENTS: ' 10.0.0.0/8 , ::1 ' })
+    assert.deepEqual([config.soapUser, config.soapPassword, config.allowedClients], ['wfm', 'p', ['10.0.0.0/8', '::1']])
+  })
+
+  it('serves HTTPS with a certificate and key together, the default public URL then https; timeouts in order', () => {
+    const message = configProblem(() => loadConfig({ APUBI_TLS_KEY: '/k.pem', APUBI_TLS_CLIENT_CA: '/ca.pem', APUBI_HEADERS_TIMEOUT_MS: '40000' }))
+    assert.match(message, /APUBI_TLS_CERT and APUBI_TLS_KEY: set both to serve HTTPS, or neither/)
+    assert.match(message, /APUBI_TLS_CLIENT_CA: needs APUBI_TLS_CERT and APUBI_TLS_KEY/)
+    assert.match(message, /APUBI_HEADERS_TIMEOUT_MS: must not be longer than APUBI_REQUEST_TIMEOUT_MS/)
+    const config = loadConfig({ APUBI_TLS_CERT: '/c.pem', APUBI_TLS_KEY: '/k.pem', APUBI_PORT: '8443' })
+    assert.equal(config.publicUrl, 'https://127.0.0.1:8443/apubi')
+    assert.equal(loadConfig({ APUBI_TLS_CERT: '/c.pem', APUBI_TLS_KEY: '/k.pem', APUBI_PUBLIC_URL: 'https://apubi.example/apubi' }).publicUrl, 'https://apubi.example/apubi')
   })
 
   it('refuses a port out of range and a fractional count', () => {

@@ -2,7 +2,7 @@ import assert from 'node:assert/strict'
 import { readFileSync } from 'node:fs'
 import { describe, it } from 'node:test'
 import { isPublishError, type Code } from '../../src/errors.js'
-import { DEFAULT_PARSE_LIMITS, parseRequest, type SoapRequest } from '../../src/soap/index.js'
+import { DEFAULT_PARSE_LIMITS, escapeXml, parseRequest, type SoapRequest } from '../../src/soap/index.js'
 
 const parse = (xml: string) => parseRequest(xml, DEFAULT_PARSE_LIMITS)
 const SOAP11 = 'http://schemas.xmlsoap.org/soap/envelope/'
@@ -52,6 +52,34 @@ describe('parseRequest accepts what the real client sends', () => {
   })
 })
 
+const WSSE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-secext-1.0.xsd'
+const WSU = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-wssecurity-utility-1.0.xsd'
+const PROFILE = 'http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-username-token-profile-1.0'
+const security = (token: string, ns = WSSE) => `<w:Security xmlns:w="${ns}" xmlns:u="${WSU}"><w:UsernameToken>${token}</w:UsernameToken></w:Security>`
+const secured = (token: string, ns = WSSE) => env('<GetTaskStatus><TaskId>t</TaskId></GetTaskStatus>', 'soap', `<soap:Header>${security(token, ns)}</soap:Header>`)
+
+describe('parseRequest reads a WS-Security UsernameToken from the Header', () => {
+  it('PasswordDigest with its nonce and Created, by namespace', () => {
+    const token = `<w:Username> wfm </w:Username><w:Password Type="${PROFILE}#PasswordDigest">ZGlnZXN0</w:Password><w:Nonce EncodingType="http://docs.oasis-open.org/wss/2004/01/oasis-200401-wss-soap-message-security-1.0#Base64Binary">bm9uY2U=</w:Nonce><u:Created>2026-11-28T12:00:00Z</u:Created>`
+    assert.deepEqual(parse(secured(token)), {
+      operation: 'GetTaskStatus',
+      taskId: 't',
+      usernameToken: { username: 'wfm', password: 'ZGlnZXN0', passwordType: 'PasswordDigest', nonce: 'bm9uY2U=', created: '2026-11-28T12:00:00Z' },
+    })
+  })
+
+  it('a Password without Type is PasswordText', () => {
+    const parsed = parse(secured('<w:Username>u</w:Username><w:Password>p</w:Password>'))
+    assert.deepEqual(parsed.usernameToken, { username: 'u', password: 'p', passwordType: 'PasswordText' })
+  })
+
+  it('ignores a Security element of another namespace, and a Security without a UsernameToken', () => {
+    assert.equal(parse(secured('<w:Username>u</w:Username><w:Password>p</w:Password>', 'urn:not-wsse')).usernameToken, undefined)
+    const timestampOnly = env('<GetTaskStatus><TaskId>t</TaskId></GetTaskStatus>', 'soap', `<soap:Header><w:Security xmlns:w="${WSSE}"><w:Timestamp/></w:Security></soap:Header>`)
+    assert.deepEqual(parse(timestampOnly), { operation: 'GetTaskStatus', taskId: 't' })
+  })
+})
+
 describe('parseRequest refuses, naming the problem', () => {
   const deep = '<a>'.repeat(100) + '</a>'.repeat(100)
   const cases: Array<[string, string, Code, RegExp]> = [
@@ -75,11 +103,25 @@ describe('parseRequest refuses, naming the problem', () => {
     ['nesting past the limit', env(`<LoadAsset><MetaData>${deep}</MetaData></LoadAsset>`), 'ERR_REQUEST_INVALID', /Nesting deeper than 32/],
     ['too many elements', env(`<LoadAsset><MetaData>${'<a/>'.repeat(2_001)}</MetaData></LoadAsset>`), 'ERR_REQUEST_INVALID', /More than 2000 elements/],
     ['too many attributes', env(`<LoadAsset><MetaData><a ${Array.from({ length: 65 }, (_, i) => `a${i}="x"`).join(' ')}/></MetaData></LoadAsset>`), 'ERR_REQUEST_INVALID', /More than 64 attributes/],
+    ['a huge attribute value', env(`<LoadAsset><MetaData><a key="${'k'.repeat(70_000)}">v</a></MetaData></LoadAsset>`), 'ERR_REQUEST_INVALID', /Attribute key of a longer than 65536 characters/],
     ['a huge value', env(`<GetTaskStatus><TaskId>${'x'.repeat(70_000)}</TaskId></GetTaskStatus>`), 'ERR_REQUEST_INVALID', /longer than 65536/],
+    ['a control character through an XML 1.1 declaration', `<?xml version="1.1"?>${env('<GetTaskStatus><TaskId>a&#1;</TaskId></GetTaskStatus>')}`, 'ERR_REQUEST_INVALID', /Malformed XML: 1:\d+: malformed character entity/],
+    ['a UsernameToken without a Password', secured('<w:Username>u</w:Username>'), 'ERR_REQUEST_INVALID', /needs a Username and a Password/],
+    ['an unknown password type', secured('<w:Username>u</w:Username><w:Password Type="urn:x#Kerberos">p</w:Password>'), 'ERR_REQUEST_INVALID', /Unsupported password type urn:x#Kerberos/],
+    ['a hex nonce', secured(`<w:Username>u</w:Username><w:Password>p</w:Password><w:Nonce EncodingType="urn:x#HexBinary">00</w:Nonce>`), 'ERR_REQUEST_INVALID', /Nonce must be Base64Binary/],
+    ['two security headers', env('<GetTaskStatus><TaskId>t</TaskId></GetTaskStatus>', 'soap', `<soap:Header>${security('<w:Username>u</w:Username><w:Password>p</w:Password>').repeat(2)}</soap:Header>`), 'ERR_REQUEST_INVALID', /More than one UsernameToken/],
   ]
   for (const [name, xml, code, message] of cases) {
     it(name, () => {
       assert.throws(() => parse(xml), (e: unknown) => isPublishError(e, code) && message.test(e.message))
     })
   }
+})
+
+describe('escapeXml', () => {
+  it('escapes markup and replaces what XML 1.0 cannot hold, keeping pairs of surrogates', () => {
+    assert.equal(escapeXml('a<b>&"c"'), 'a&lt;b&gt;&amp;&quot;c&quot;')
+    assert.equal(escapeXml('x\u0001y\u001Fz\uFFFE\uD800!\uDC00'), 'x\uFFFDy\uFFFDz\uFFFD\uFFFD!\uFFFD')
+    assert.equal(escapeXml('tab\tnl\ncr\r 😀'), 'tab\tnl\ncr\r 😀')
+  })
 })

@@ -1,7 +1,9 @@
 // redact: text in, text out. The password of every URL goes, the user and everything else stays.
 import assert from 'node:assert/strict'
+import { Writable } from 'node:stream'
 import { describe, it } from 'node:test'
-import { REDACTED, redact } from '../../src/observability/redact.js'
+import { createLogger } from '../../src/observability/logger.js'
+import { REDACTED, redact, redactWith, secretValuesIn } from '../../src/observability/redact.js'
 
 describe('redact', () => {
   const cases: Array<[what: string, text: string, expected: string]> = [
@@ -47,4 +49,100 @@ describe('redact', () => {
       assert.equal(redact(text), text)
     })
   }
+})
+
+describe('redact: query parameters that carry a credential', () => {
+  const cases: Array<[string, string]> = [
+    ['https://cdn.example/vod/m.m3u8?token=abc123&start=5', 'https://cdn.example/vod/m.m3u8?token=***&start=5'],
+    ['https://cdn.example/v.ts?hdnts=exp=1~acl=/*~hmac=ff&x=1', 'https://cdn.example/v.ts?hdnts=***&x=1'],
+    ['https://b.s3.amazonaws.com/k?X-Amz-Credential=AKIA%2F&X-Amz-Signature=9f&X-Amz-Expires=60', 'https://b.s3.amazonaws.com/k?X-Amz-Credential=***&X-Amz-Signature=***&X-Amz-Expires=60'],
+    ['https://d.cloudfront.net/a?Policy=eyJ&Signature=AbC~&Key-Pair-Id=K2', 'https://d.cloudfront.net/a?Policy=***&Signature=***&Key-Pair-Id=***'],
+    ['http://h/a?api_key=s3cret#frag', 'http://h/a?api_key=***#frag'],
+    ['"source":"http://h/a?access_token=s3cret"', '"source":"http://h/a?access_token=***"'],
+    ['http://h/a?keyframe=3&monkey=1', 'http://h/a?keyframe=3&monkey=1'],
+  ]
+  for (const [text, expected] of cases) it(text, () => assert.equal(redact(text), expected))
+})
+
+describe('redact: fields that name a secret, in JSON text', () => {
+  const cases: Array<[what: string, text: string, expected: string]> = [
+    ['a password at the top', '{"user":"u","password":"s3cret"}', '{"user":"u","password":"***"}'],
+    ['nested in an error', '{"err":{"type":"Error","endpoint":{"host":"h","password":"p@ss w:rd"}}}', '{"err":{"type":"Error","endpoint":{"host":"h","password":"***"}}}'],
+    ['escaped quotes inside the value', '{"password":"a\\"b\\\\c","x":1}', '{"password":"***","x":1}'],
+    ['an S3 secret access key', '{"credentials":{"accessKeyId":"AKIA","secretAccessKey":"wJalr/K7"}}', '{"credentials":{"accessKeyId":"AKIA","secretAccessKey":"***"}}'],
+    ['a private key, an authorization header, a SOAP password', '{"privateKey":"-----BEGIN","authorization":"Basic dTpw","soapPassword":"pw"}', '{"privateKey":"***","authorization":"***","soapPassword":"***"}'],
+    ['tokens', '{"token":"adm-1","sessionToken":"FwoG","leaseToken":3}', '{"token":"***","sessionToken":"***","leaseToken":3}'],
+  ]
+  for (const [what, text, expected] of cases) {
+    it(`hides the value: ${what}`, () => {
+      assert.equal(redact(text), expected)
+    })
+  }
+  it('leaves other fields alone, also those that merely mention a secret in their value', () => {
+    const text = '{"msg":"wrong password","user":"editor","key":"ssh-ed25519 AAAA","reason":"password mismatch"}'
+    assert.equal(redact(text), text)
+  })
+})
+
+describe('redactWith: the configuration\'s known secrets', () => {
+  it('hides each secret wherever it appears: plain, percent-encoded, JSON-escaped, and the URL forms too', () => {
+    const hide = redactWith(['Open-Sesame-42', 'p@ss"word', 'wJalrXUtnFEMI/K7MDENG'])
+    assert.equal(hide('login failed with Open-Sesame-42 for ftp://u:other@h/x'), 'login failed with *** for ftp://u:***@h/x')
+    assert.equal(hide('{"msg":"bad p@ss\\"word"}'), '{"msg":"bad ***"}')
+    assert.equal(hide('signature of wJalrXUtnFEMI%2FK7MDENG'), 'signature of ***')
+  })
+
+  it('ignores secrets too short to search for without garbling the text, and behaves as redact without any', () => {
+    assert.equal(redactWith(['abc'])('abc abc'), 'abc abc')
+    assert.equal(redactWith([]), redact)
+  })
+})
+
+describe('secretValuesIn', () => {
+  it('finds passwords and keys of a configuration at any depth, and the passwords of URLs, but not file paths', () => {
+    const config = {
+      port: 8080,
+      secretKey: 'k'.repeat(64),
+      secretKeyFile: '/run/secrets/key',
+      soapPassword: 'soap-pw',
+      cdnBase: 'ftp://cdn:c%40dn-pw@cdn.example/vod/',
+      credentials: [{ url: 'sftp://origin:22', user: 'deploy', password: 'cred-pw', privateKeyFile: '/keys/id' }],
+      s3Buckets: { media: { accessKeyId: 'AKIA', secretAccessKey: 's3-secret' } },
+      fileRoots: ['/srv'],
+      adminTokens: [{ token: 'admin-token-0123456789', role: 'operator' }],
+    }
+    assert.deepEqual(secretValuesIn(config).sort(), ['admin-token-0123456789', 'c%40dn-pw', 'c@dn-pw', 'cred-pw', 'k'.repeat(64), 's3-secret', 'soap-pw'].sort())
+  })
+})
+
+describe('the logger', () => {
+  /** Every line a logger with these known secrets writes for `log`. */
+  function lines(secrets: readonly string[], log: (logger: ReturnType<typeof createLogger>) => void): string {
+    let written = ''
+    const sink = new Writable({
+      write(chunk, _encoding, done) {
+        written += String(chunk)
+        done()
+      },
+    })
+    log(createLogger('debug', sink, secrets))
+    return written
+  }
+
+  it('redacts an error whole: nested causes, stacks, and properties holding a decoded password', () => {
+    const cause = new Error('connect to ftp://editor:s3cret@origin.example/a.ts refused')
+    const error = Object.assign(new Error('publish failed', { cause: new Error('login: ftp://editor:s3cret@origin.example', { cause }) }), {
+      endpoint: { host: 'origin.example', user: 'editor', password: 's3cret' },
+    })
+    const line = lines([], (logger) => logger.error({ err: error, taskId: 't1' }, 'task hit an internal error'))
+    assert.match(line, /ftp:\/\/editor:\*\*\*@origin\.example\/a\.ts refused/)
+    assert.match(line, /"password":"\*\*\*"/)
+    assert.doesNotMatch(line, /s3cret/)
+  })
+
+  it('hides the configured secrets in any field or message', () => {
+    const line = lines(['cfg-Secret-77'], (logger) => logger.warn({ detail: 'server said: bad pass cfg-Secret-77' }, 'retrying with cfg-Secret-77'))
+    assert.equal(JSON.parse(line).detail, 'server said: bad pass ***')
+    assert.equal(JSON.parse(line).msg, 'retrying with ***')
+  })
 })

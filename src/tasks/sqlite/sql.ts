@@ -52,12 +52,17 @@ export const migrations: readonly string[] = [
     at INTEGER NOT NULL,
     PRIMARY KEY (task_id, rel)
   ) WITHOUT ROWID;`,
+  // Locations as operators see and search them (credentials redacted): the values may be sealed.
+  `ALTER TABLE task ADD COLUMN source_shown TEXT;
+  ALTER TABLE task ADD COLUMN destination_shown TEXT;
+  ALTER TABLE task ADD COLUMN target_shown TEXT;
+  CREATE INDEX task_created ON task (created_at);`,
 ]
 
 export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
-    dedupe_key, max_attempts, run_at, created_at, updated_at)
+    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown)
   VALUES (@id, @kind, 'queued', @source, @destination, @target, @metadataXml, @metadataPairs,
-    @dedupeKey, @maxAttempts, @now, @now, @now)
+    @dedupeKey, @maxAttempts, @now, @now, @now, @sourceShown, @destinationShown, @targetShown)
   ON CONFLICT DO NOTHING`
 
 export const activeByDedupeKey = `SELECT id FROM task
@@ -113,3 +118,47 @@ export const failExpiredTask = `UPDATE task SET state = 'failed', error_code = @
   WHERE id = @id AND state = 'running'`
 
 export const deleteFinished = `DELETE FROM task WHERE finished_at IS NOT NULL AND finished_at < ?`
+
+// The operators' side: listings, counts, cancel and re-run.
+
+/** Every filter is optional: a null parameter lets every row through. */
+const listFilter = `WHERE (@kind IS NULL OR kind = @kind)
+    AND (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+    AND (@createdFrom IS NULL OR created_at >= @createdFrom)
+    AND (@createdBefore IS NULL OR created_at < @createdBefore)
+    AND (@pattern IS NULL OR source_shown LIKE @pattern ESCAPE '\\' OR destination_shown LIKE @pattern ESCAPE '\\'
+      OR target_shown LIKE @pattern ESCAPE '\\')`
+
+/** Rows from before the shown columns existed fall back to the values, which the store redacts. */
+export const listTasks = `SELECT id, kind, state, attempts, max_attempts, run_at, bytes_done, bytes_total, files_done,
+    files_total, error_code, error_message, created_at, started_at, updated_at, finished_at,
+    coalesce(source_shown, source) AS source_shown, coalesce(destination_shown, destination) AS destination_shown,
+    coalesce(target_shown, target) AS target_shown
+  FROM task ${listFilter}
+  ORDER BY created_at DESC, id DESC LIMIT @limit OFFSET @offset`
+
+export const countListed = `SELECT count(*) AS total FROM task ${listFilter}`
+
+export const countByKindAndState = `SELECT kind, state, count(*) AS count FROM task GROUP BY kind, state ORDER BY kind, state`
+
+export const countFailedSince = `SELECT count(*) AS count FROM task WHERE state = 'failed' AND finished_at >= ?`
+
+export const oldestDue = `SELECT min(run_at) AS runAt FROM task WHERE state IN ('queued', 'retry_wait') AND run_at <= ?`
+
+/** The lease token moves on: a worker still holding the old one can no longer write. */
+export const cancelTask = `UPDATE task SET state = 'failed', error_code = @code, error_message = @message,
+    lease_owner = NULL, lease_until = NULL, lease_token = lease_token + 1, updated_at = @now, finished_at = @now
+  WHERE id = @id AND state IN ('queued', 'running', 'retry_wait')
+  RETURNING attempts`
+
+/** The WHERE is needed by SQLite's grammar for an upsert from a SELECT, besides choosing the row. */
+export const rerunTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
+    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown)
+  SELECT @newId, kind, 'queued', source, destination, target, metadata_xml, metadata_pairs,
+    dedupe_key, max_attempts, @now, @now, @now, source_shown, destination_shown, target_shown
+  FROM task WHERE id = @id AND state = 'failed'
+  ON CONFLICT DO NOTHING`
+
+export const dedupeKeyOfFailed = `SELECT dedupe_key FROM task WHERE id = ? AND state = 'failed'`
+
+export const ping = `SELECT 1`

@@ -1,0 +1,67 @@
+import { redact } from '../observability/index.js'
+import { publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
+
+// What the admin API answers: plain JSON, times as ISO 8601, and every text that may hold a URL
+// passed through `redact` here, whatever the store already did, so that no credential leaves.
+
+const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString())
+
+/** A task as the listing shows it; progress from the running worker when it runs here (fresher). */
+export function taskView(task: ListedTask) {
+  const progress = task.live ?? task
+  return {
+    id: task.id,
+    kind: task.kind,
+    state: task.state,
+    status: publicStatus(task.state),
+    source: task.shown.source === undefined ? undefined : redact(task.shown.source),
+    destination: redact(task.shown.destination),
+    target: redact(task.shown.target),
+    attempts: task.attempts,
+    maxAttempts: task.maxAttempts,
+    progress: { bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, filesDone: progress.filesDone, filesTotal: progress.filesTotal },
+    bytesPerSecond: task.live?.bytesPerSecond,
+    etaSeconds: task.live?.etaSeconds,
+    lastError: task.lastError && { code: task.lastError.code, message: redact(task.lastError.message) },
+    createdAt: iso(task.createdAt),
+    startedAt: iso(task.startedAt),
+    updatedAt: iso(task.updatedAt),
+    finishedAt: iso(task.finishedAt),
+    nextAttemptAt: task.state === 'retry_wait' || task.state === 'queued' ? iso(task.runAt) : undefined,
+  }
+}
+
+/** Everything about one task: the listing's fields, then its history, files, metadata and timings. */
+export function taskDetailView({ task, errors, files, live }: TaskDetail, now: number) {
+  const shown = { source: task.source, destination: task.destination, target: task.target }
+  return {
+    ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }),
+    finalDestination: task.finalDestination === undefined ? undefined : redact(task.finalDestination),
+    metadata: task.metadataPairs.map(({ key, value }) => ({ key: redact(key), value: redact(value) })),
+    attemptHistory: errors.map((e) => ({ attempt: e.attempt, at: iso(e.at), code: e.code, message: redact(e.message) })),
+    files: files.map((f) => ({
+      path: redact(f.rel),
+      size: f.size,
+      md5: f.md5,
+      sha256: f.sha256,
+      verifiedBy: f.verifiedBy,
+      resumedFrom: f.resumedFrom,
+    })),
+    timings: {
+      waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,
+      elapsedSeconds: ((task.finishedAt ?? now) - task.createdAt) / 1000,
+    },
+  }
+}
+
+/** The dashboard's totals. */
+export function overviewView(overview: TaskOverview, now: number) {
+  return {
+    byState: overview.byState,
+    queued: overview.byState.queued + overview.byState.retry_wait,
+    running: overview.byState.running,
+    failedLastHour: overview.failedLastHour,
+    bytesPerSecond: overview.bytesPerSecond,
+    oldestQueuedSeconds: overview.oldestDueAt === undefined ? 0 : Math.max(0, now - overview.oldestDueAt) / 1000,
+  }
+}

@@ -1,0 +1,136 @@
+import { AdminApiError, AdminClient, type AdminTask, type AdminTaskDetail } from '../client/index.js'
+import { redact } from '../observability/index.js'
+import { formatBytes, formatDuration } from './format.js'
+
+/** `apubi tasks` and `apubi task`: the operators' view, through this server's admin API. */
+export interface AdminFlags {
+  readonly url: string
+  readonly token?: string
+  readonly json?: boolean
+}
+
+export interface TasksFlags extends AdminFlags {
+  readonly state?: string
+  readonly kind?: string
+  readonly since?: string
+  readonly until?: string
+  readonly search?: string
+  readonly limit?: string
+  readonly offset?: string
+}
+
+/** Lists tasks, newest first: one line each, a failed task's reason below it. */
+export async function listTasks(flags: TasksFlags): Promise<number> {
+  return guarded(async () => {
+    const page = await new AdminClient(flags.url, flags.token).listTasks({
+      state: flags.state,
+      kind: flags.kind,
+      from: flags.since && timeArgument(flags.since, '--since'),
+      to: flags.until && timeArgument(flags.until, '--until'),
+      q: flags.search,
+      ...(flags.limit && { limit: Number(flags.limit) }),
+      ...(flags.offset && { offset: Number(flags.offset) }),
+    })
+    if (flags.json) return print(JSON.stringify(page, null, 2))
+    const rows = page.tasks.map((t) => [t.id, t.state, t.kind, progressOf(t), t.createdAt.replace('T', ' ').slice(0, 19), `${t.source ?? ''}${t.source ? ' → ' : ''}${t.destination}`])
+    const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[HEADER, ...rows].map((r) => r[i]!.length)))
+    const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd()
+    const out = [line(HEADER)]
+    page.tasks.forEach((task, i) => {
+      out.push(line(rows[i]!))
+      if (task.lastError && (task.state === 'failed' || task.state === 'retry_wait')) out.push(`  ${task.state === 'failed' ? 'failed' : 'will retry'}: ${task.lastError.code} ${task.lastError.message}`)
+    })
+    const shown = page.tasks.length === 0 ? 'no task matches' : `${page.offset + 1}-${page.offset + page.tasks.length} of ${page.total}`
+    out.push(`(${shown})`)
+    return print(out.join('\n'))
+  })
+}
+
+const HEADER = ['TASK', 'STATE', 'KIND', 'PROGRESS', 'CREATED (UTC)', 'SOURCE → DESTINATION']
+
+/** Everything about one task: fields, attempt history, files with checksums, metadata. */
+export async function showTask(id: string, flags: AdminFlags): Promise<number> {
+  return guarded(async () => {
+    const task = await new AdminClient(flags.url, flags.token).task(id)
+    if (flags.json) return print(JSON.stringify(task, null, 2))
+    return print(describe(task))
+  })
+}
+
+function describe(task: AdminTaskDetail): string {
+  const fields: Array<[string, string | undefined]> = [
+    ['Task', task.id],
+    ['State', `${task.state} (${task.status})`],
+    ['Kind', task.kind],
+    ['Source', task.source],
+    ['Destination', task.destination],
+    ['Target', task.target],
+    ['Final destination', task.finalDestination],
+    ['Reason', task.lastError && `${task.lastError.code} ${task.lastError.message}`],
+    ['Attempts', `${task.attempts} of ${task.maxAttempts}`],
+    ['Progress', progressOf(task) || undefined],
+    ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
+    ['ETA', task.etaSeconds === undefined ? undefined : formatDuration(task.etaSeconds)],
+    ['Created', task.createdAt],
+    ['Started', task.startedAt],
+    ['Finished', task.finishedAt],
+    ['Next attempt', task.nextAttemptAt],
+    ['Elapsed', `${task.timings.elapsedSeconds.toFixed(1)} s (waited ${task.timings.waitedSeconds.toFixed(1)} s)`],
+  ]
+  const width = Math.max(...fields.map(([name]) => name.length)) + 1
+  const out = fields.filter(([, value]) => value !== undefined).map(([name, value]) => `${`${name}:`.padEnd(width)} ${value}`)
+  out.push('', 'Attempt history:')
+  if (task.attemptHistory.length === 0) out.push('  none')
+  for (const e of task.attemptHistory) out.push(`  #${e.attempt}  ${e.at}  ${e.code}  ${e.message}`)
+  out.push('', 'Files:')
+  if (task.files.length === 0) out.push('  none')
+  for (const f of task.files) {
+    out.push(`  ${f.path}  ${f.size} bytes  verified by ${f.verifiedBy}${f.resumedFrom > 0 ? `  resumed from ${f.resumedFrom}` : ''}`)
+    if (f.md5) out.push(`    md5    ${f.md5}`)
+    if (f.sha256) out.push(`    sha256 ${f.sha256}`)
+  }
+  if (task.metadata.length > 0) {
+    out.push('', 'Metadata:')
+    for (const m of task.metadata) out.push(`  ${m.key} = ${m.value}`)
+  }
+  return out.join('\n')
+}
+
+function progressOf(task: AdminTask): string {
+  const { bytesDone, bytesTotal, filesDone, filesTotal } = task.progress
+  const parts: string[] = []
+  if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)
+  if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
+  return parts.join(', ')
+}
+
+const RELATIVE = /^(\d+)\s*(s|m|min|h|d)$/
+const UNIT_MS: Record<string, number> = { s: 1_000, m: 60_000, min: 60_000, h: 3_600_000, d: 86_400_000 }
+
+/** `30m`, `2h`, `1d` ago, or a date-time as the API takes it (ISO 8601, epoch ms). */
+export function timeArgument(value: string, flag: string, now = Date.now()): string {
+  const relative = RELATIVE.exec(value.trim())
+  if (relative) return new Date(now - Number(relative[1]) * UNIT_MS[relative[2]!]!).toISOString()
+  if (/^\d+$/.test(value) || Number.isFinite(Date.parse(value))) return value
+  throw new AdminApiError(0, 'ERR_REQUEST_INVALID', `${flag} ${value}: give a date-time (2025-01-31T08:00:00Z) or an age (30m, 2h, 1d)`)
+}
+
+function print(text: string): number {
+  process.stdout.write(`${redact(text)}\n`)
+  return 0
+}
+
+/** Exit codes as the other commands: 0 success, 2 an error answer, 3 server unreachable. */
+async function guarded(work: () => Promise<number>): Promise<number> {
+  try {
+    return await work()
+  } catch (e) {
+    if (e instanceof AdminApiError) {
+      process.stderr.write(redact(`${e.httpStatus ? `HTTP ${e.httpStatus}: ` : ''}${e.message}\n`))
+      return 2
+    }
+    const cause = (e as Error).cause instanceof Error ? ` (${((e as Error).cause as Error).message})` : ''
+    process.stderr.write(redact(`cannot reach the server: ${(e as Error).message}${cause}\n`))
+    return 3
+  }
+}

@@ -1,0 +1,141 @@
+import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
+import { redact } from '../observability/index.js'
+
+/** What metrics read at scrape time; main.ts wires them to the task engine and the host limiter. */
+export interface MetricSources {
+  overview(): Promise<{
+    readonly byKindAndState: ReadonlyArray<{ readonly kind: string; readonly state: string; readonly count: number }>
+    readonly oldestDueAt?: number
+    readonly bytesPerSecond: number
+  }>
+  hosts(): ReadonlyArray<{ readonly host: string; readonly connections: number; readonly waiting: number }>
+  now(): number
+}
+
+/** The little metrics need of a task (structurally a tasks/ Task). */
+export interface ObservedTask {
+  readonly kind: string
+  readonly createdAt: number
+  readonly source?: string
+  readonly target: string
+}
+
+/** The Prometheus registry of the server, and the calls that feed it. */
+export interface Metrics {
+  readonly registry: Registry
+  /** One SOAP request answered: `outcome` is 'ok' or the fault's error code. */
+  soapRequest(operation: string, outcome: string, seconds: number): void
+  /** For the worker (a tasks/ WorkerObserver). */
+  readonly tasks: {
+    taskEnded(task: ObservedTask, state: 'succeeded' | 'failed', now: number): void
+    taskRetrying(task: ObservedTask, code: string): void
+    filePublished(task: ObservedTask, file: { readonly size: number; readonly resumedFrom: number }): void
+  }
+  /** Reads the sources, then renders every metric in the text exposition format. */
+  render(): Promise<string>
+  readonly contentType: string
+}
+
+// Label values come from closed sets (schemes, states, operations, catalogued codes) or from the
+// hosts the server talks to, never from a URL or a path: series stay few whatever is published.
+const SCHEMES: ReadonlySet<string> = new Set(['file', 'ftp', 'ftps', 'ftpes', 'sftp', 'http', 'https', 's3'])
+const OPERATIONS: ReadonlySet<string> = new Set(['LoadAsset', 'PurgeAsset', 'GetTaskStatus'])
+const OUTCOME = /^(ok|ERR_[A-Z_]+)$/
+const KINDS = ['load', 'purge'] as const
+const STATES = ['queued', 'running', 'retry_wait', 'succeeded', 'failed'] as const
+
+/** `file`, `ftp`, …; `other` for anything unexpected. */
+export function schemeOf(url: string | undefined): string {
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(url ?? '')?.[1]?.toLowerCase() ?? ''
+  return SCHEMES.has(scheme) ? scheme : 'other'
+}
+
+/** SOAP latencies: GetTaskStatus answers in about a millisecond, a LoadAsset in a few. */
+const SOAP_BUCKETS_S = [0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]
+/** Tasks last from a second (a purge) to hours (a large package over a slow link). */
+const TASK_BUCKETS_S = [1, 5, 15, 30, 60, 120, 300, 600, 1800, 3600, 7200, 21600]
+
+export function createMetrics(sources: MetricSources): Metrics {
+  const registry = new Registry()
+  collectDefaultMetrics({ register: registry, prefix: 'apubi_' })
+  const registers = [registry]
+
+  const soapDuration = new Histogram({
+    name: 'apubi_soap_request_duration_seconds',
+    help: 'SOAP requests answered, by operation and outcome (ok, or the fault\'s error code), and how long each took; _count counts them',
+    labelNames: ['operation', 'outcome'],
+    buckets: SOAP_BUCKETS_S,
+    registers,
+  })
+  const taskDuration = new Histogram({
+    name: 'apubi_task_duration_seconds',
+    help: 'Tasks ended under this process, by kind and outcome, from submission to end',
+    labelNames: ['kind', 'outcome'],
+    buckets: TASK_BUCKETS_S,
+    registers,
+  })
+  const retries = new Counter({ name: 'apubi_task_retries_total', help: 'Attempts that failed with a transient error and will be tried again, by kind and error code', labelNames: ['kind', 'code'], registers })
+  const bytes = new Counter({
+    name: 'apubi_transferred_bytes_total',
+    help: 'Bytes of the files published, by source and destination scheme (a resumed file counts the bytes this attempt sent)',
+    labelNames: ['source', 'destination'],
+    registers,
+  })
+  const files = new Counter({ name: 'apubi_transferred_files_total', help: 'Files published, by source and destination scheme', labelNames: ['source', 'destination'], registers })
+  const tasks = new Gauge({ name: 'apubi_tasks', help: 'Tasks held in the database (finished ones until retention), by kind and state', labelNames: ['kind', 'state'], registers })
+  const queueDepth = new Gauge({ name: 'apubi_queue_depth', help: 'Tasks waiting for a worker: queued, or waiting to be retried', registers })
+  const oldestAge = new Gauge({ name: 'apubi_queue_oldest_age_seconds', help: 'How long the task due longest ago has waited for a worker; 0 when none waits', registers })
+  const rate = new Gauge({ name: 'apubi_transfer_rate_bytes_per_second', help: 'Bytes per second of every task running, together (over the last seconds)', registers })
+  const connections = new Gauge({ name: 'apubi_host_connections', help: 'Connections open to each storage host (scheme://host:port)', labelNames: ['host'], registers })
+  const waiting = new Gauge({ name: 'apubi_host_connections_waiting', help: 'Connections waiting for a free slot of each storage host', labelNames: ['host'], registers })
+
+  // GetTaskStatus is the hot path: one child per label pair, looked up without building label objects.
+  const soapChildren = new Map<string, ReturnType<typeof soapDuration.labels>>()
+
+  return {
+    registry,
+    contentType: registry.contentType,
+    soapRequest(operation, outcome, seconds) {
+      const op = OPERATIONS.has(operation) ? operation : 'unknown'
+      const out = OUTCOME.test(outcome) ? outcome : 'other'
+      const key = `${op} ${out}`
+      let child = soapChildren.get(key)
+      if (!child) soapChildren.set(key, (child = soapDuration.labels(op, out)))
+      child.observe(seconds)
+    },
+    tasks: {
+      taskEnded(task, state, now) {
+        taskDuration.labels(task.kind, state).observe(Math.max(0, now - task.createdAt) / 1000)
+      },
+      taskRetrying(task, code) {
+        retries.labels(task.kind, OUTCOME.test(code) ? code : 'other').inc()
+      },
+      filePublished(task, file) {
+        const labels = [schemeOf(task.source), schemeOf(task.target)] as const
+        bytes.labels(...labels).inc(Math.max(0, file.size - file.resumedFrom))
+        files.labels(...labels).inc()
+      },
+    },
+    async render() {
+      const overview = await sources.overview()
+      // Every pair present, at 0 when no task has it: an absent series reads as "no data", not none.
+      for (const kind of KINDS) for (const state of STATES) tasks.labels(kind, state).set(0)
+      let depth = 0
+      for (const { kind, state, count } of overview.byKindAndState) {
+        tasks.labels(kind, state).set(count)
+        if (state === 'queued' || state === 'retry_wait') depth += count
+      }
+      queueDepth.set(depth)
+      oldestAge.set(overview.oldestDueAt === undefined ? 0 : Math.max(0, sources.now() - overview.oldestDueAt) / 1000)
+      rate.set(overview.bytesPerSecond)
+      // Hosts no longer in use leave the exposition rather than stay at their last value.
+      connections.reset()
+      waiting.reset()
+      for (const host of sources.hosts()) {
+        connections.labels(redact(host.host)).set(host.connections)
+        waiting.labels(redact(host.host)).set(host.waiting)
+      }
+      return registry.metrics()
+    },
+  }
+}

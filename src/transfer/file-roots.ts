@@ -1,0 +1,60 @@
+import { readlinkSync, realpathSync } from 'node:fs'
+import { basename, dirname, join, relative, resolve, sep } from 'node:path'
+
+// Where file:// may read and write: inside its roots, as the file system resolves a path now.
+
+/**
+ * A test of whether a path is inside one of `fileRoots`, compared after resolving `..` and the
+ * symlinks of its deepest existing ancestor, so that a link inside a root cannot lead out of it.
+ * The roots themselves are resolved once, here.
+ */
+export function createFileRoots(fileRoots: readonly string[]): (path: string) => boolean {
+  const roots = fileRoots.map((root) => realpathOrSelf(resolve(root)))
+  return (path) => {
+    const real = realpathOfDeepestAncestor(path)
+    return roots.some((root) => {
+      const rel = relative(root, real)
+      return rel === '' || (!rel.startsWith(`..${sep}`) && rel !== '..' && !rel.startsWith(sep))
+    })
+  }
+}
+
+function realpathOrSelf(path: string): string {
+  try {
+    return realpathSync(path)
+  } catch {
+    return path
+  }
+}
+
+/** Linux gives up after 40 symlinks in one path (ELOOP); so do we. */
+const MAX_SYMLINK_HOPS = 40
+
+function realpathOfDeepestAncestor(path: string): string {
+  let current = resolve(path)
+  const rest: string[] = []
+  for (let hops = 0; ; ) {
+    try {
+      return join(realpathSync(current), ...rest)
+    } catch {
+      // realpath fails on a dangling symlink, yet a write through it lands at its target: follow it.
+      const target = readlinkOrUndefined(current)
+      if (target !== undefined && hops++ < MAX_SYMLINK_HOPS) {
+        current = resolve(dirname(current), target)
+        continue
+      }
+      const parent = dirname(current)
+      if (parent === current) return resolve(path)
+      rest.unshift(basename(current))
+      current = parent
+    }
+  }
+}
+
+function readlinkOrUndefined(path: string): string | undefined {
+  try {
+    return readlinkSync(path)
+  } catch {
+    return undefined
+  }
+}
