@@ -1,5 +1,5 @@
 import { posix } from 'node:path'
-import { pipeline, Readable, Transform, type TransformCallback } from 'node:stream'
+import { pipeline, Transform, type TransformCallback } from 'node:stream'
 import type { Backend, HashAlgorithm } from '../backends/index.js'
 import { asPublishError, isPublishError, PublishError, type Code } from '../errors.js'
 import { DigestStream, type Digests } from './digest.js'
@@ -45,17 +45,22 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   const digest = checksums.length > 0 ? new DigestStream(checksums) : undefined
   const counter = progress.counter()
   try {
-    // Resuming, the bytes already written are read back only to be hashed; the rest comes from the source.
-    // Parts of an unfinished upload cannot be read back: then the source's prefix is hashed instead.
-    const bytes =
-      offset === 0 || continuesUpload
-        ? await from.read(sourcePath, signal)
-        : Readable.from(concat(() => to.read(temporary, signal), () => from.read(sourcePath, signal, offset)), { objectMode: false })
-    // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there.
-    const body = digest ? pipeline(bytes, digest, new SkipBytes(offset), counter, () => {}) : pipeline(bytes, new SkipBytes(offset), counter, () => {})
+    // Resuming with digests, the bytes already written are hashed first: read back from the temporary
+    // file, before the write opens its own connection (two at once to one host could wait on each
+    // other for slots under a tight cap). Parts of an unfinished upload cannot be read back: then the
+    // source's prefix is read and hashed instead, and not sent again.
+    let skip = 0
+    if (digest && offset > 0) {
+      if (continuesUpload) skip = offset
+      else await digest.absorb(await to.read(temporary, signal))
+    }
+    const bytes = await from.read(sourcePath, signal, offset - skip)
+    // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there,
+    // through the counter, the last stage: what the destination reads.
+    pipeline([bytes, ...(digest ? [digest] : []), ...(skip > 0 ? [new SkipBytes(skip)] : []), counter], () => {})
     progress.add(offset)
     const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
-    await to.write(temporary, body, signal, options)
+    await to.write(temporary, counter, signal, options)
     const written = (await to.stat(temporary, signal)).size
     const read = offset + counter.bytes
     if (written !== size || read !== size) {
@@ -128,10 +133,6 @@ async function verify(to: Backend, path: string, digests: Digests, rel: string, 
     return algorithm
   }
   return 'size'
-}
-
-async function* concat(...parts: Array<() => Promise<Readable>>): AsyncGenerator<Buffer> {
-  for (const open of parts) yield* (await open()) as AsyncIterable<Buffer>
 }
 
 /** Drops the first `count` bytes: those an earlier attempt already wrote. */

@@ -1,4 +1,4 @@
-import { Transform, type TransformCallback } from 'node:stream'
+import { Transform, type Readable, type TransformCallback } from 'node:stream'
 import { Worker } from 'node:worker_threads'
 
 import type { HashAlgorithm } from '../backends/index.js'
@@ -150,6 +150,14 @@ export class DigestStream extends Transform {
       return channel
     })
     if (open === 0) resolve(digests)
+  }
+
+  /** Hashes `prefix` as if it had flowed through first, without passing it on: bytes sent earlier. */
+  async absorb(prefix: Readable): Promise<void> {
+    for await (const chunk of prefix as AsyncIterable<Buffer>) {
+      this.bytes += chunk.length
+      await new Promise<void>((resolve) => this.share(chunk, 0, resolve))
+    }
   }
 
   override _transform(chunk: Buffer, _: BufferEncoding, done: TransformCallback): void {

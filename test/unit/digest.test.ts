@@ -62,3 +62,15 @@ it('hashing many small files one after another keeps memory flat (the shared rin
   const grownMb = (process.memoryUsage().rss - before) / 2 ** 20
   assert.ok(grownMb < 100, `RSS grew by ${grownMb.toFixed(0)} MB`)
 })
+
+it('absorbs a prefix sent earlier without passing it on: the digests are those of the whole', async () => {
+  const data = randomBytes(3 * 1024 * 1024 + 11)
+  const cut = 1_234_567
+  const out: Buffer[] = []
+  const digest = new DigestStream(['md5', 'sha256'])
+  await digest.absorb(Readable.from([data.subarray(0, 1000), data.subarray(1000, cut)]))
+  await pipeline(Readable.from([data.subarray(cut)]), digest, new Writable({ write: (c, _, next) => (out.push(c), next()) }))
+  assert.deepEqual(Buffer.concat(out), data.subarray(cut), 'only what came after the prefix flows on')
+  assert.equal(digest.bytes, data.length)
+  assert.deepEqual(await digest.digests, expected(data))
+})

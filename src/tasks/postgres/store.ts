@@ -3,10 +3,13 @@ import type pg from 'pg'
 import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
-import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState, TaskSummary } from '../types.js'
+import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
+import { toSummary, toTask, type Row } from '../rows.js'
 import * as sql from './sql.js'
 
-type Row = Record<string, unknown>
+/** A task from its row; the metadata pairs as this store keeps them. */
+const rowToTask = (row: Row): Task => toTask(row, row['metadata_pairs'] as Task['metadataPairs'])
+
 type Statement = Exclude<keyof typeof sql, 'migrations' | 'hostSlotChannel'>
 
 /** Submit retries this often when the active task it collided with ended before we could read it. */
@@ -81,7 +84,7 @@ export class PostgresTaskStore implements TaskStore {
 
   async get(id: string): Promise<Task | undefined> {
     const row = (await this.query('taskById', [id])).rows[0]
-    return row && toTask(row)
+    return row && rowToTask(row)
   }
 
   async status(id: string) {
@@ -97,7 +100,7 @@ export class PostgresTaskStore implements TaskStore {
   async claim(worker: string, leaseMs: number, now: number): Promise<Claimed | undefined> {
     const row = (await this.query('claimNext', [worker, now + leaseMs, now])).rows[0]
     if (!row) return undefined
-    const task = toTask(row)
+    const task = rowToTask(row)
     return { task, token: task.leaseToken }
   }
 
@@ -198,65 +201,5 @@ export class PostgresTaskStore implements TaskStore {
   async close(): Promise<void> {
     await this.onClose()
     await this.pool.end()
-  }
-}
-
-/** Shown locations come from the shown columns, and are redacted again for rows older than them. */
-function toSummary(row: Row): TaskSummary {
-  const optional = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T))
-  const errorCode = optional<Code>(row['error_code'])
-  const source = optional<string>(row['source_shown'])
-  return {
-    id: row['id'] as string,
-    kind: row['kind'] as Task['kind'],
-    state: row['state'] as TaskState,
-    attempts: row['attempts'] as number,
-    maxAttempts: row['max_attempts'] as number,
-    runAt: row['run_at'] as number,
-    bytesDone: row['bytes_done'] as number,
-    bytesTotal: row['bytes_total'] as number,
-    filesDone: row['files_done'] as number,
-    filesTotal: row['files_total'] as number,
-    lastError: errorCode && { code: errorCode, message: row['error_message'] as string },
-    createdAt: row['created_at'] as number,
-    startedAt: optional(row['started_at']),
-    updatedAt: row['updated_at'] as number,
-    finishedAt: optional(row['finished_at']),
-    shown: {
-      ...(source !== undefined && { source: redact(source) }),
-      destination: redact(row['destination_shown'] as string),
-      target: redact(row['target_shown'] as string),
-    },
-  }
-}
-
-function toTask(row: Row): Task {
-  const optional = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T))
-  const errorCode = optional<Code>(row['error_code'])
-  return {
-    id: row['id'] as string,
-    kind: row['kind'] as Task['kind'],
-    state: row['state'] as TaskState,
-    source: optional(row['source']),
-    destination: row['destination'] as string,
-    target: row['target'] as string,
-    finalDestination: optional(row['final_destination']),
-    metadataXml: optional(row['metadata_xml']),
-    metadataPairs: row['metadata_pairs'] as Task['metadataPairs'],
-    attempts: row['attempts'] as number,
-    maxAttempts: row['max_attempts'] as number,
-    runAt: row['run_at'] as number,
-    leaseOwner: optional(row['lease_owner']),
-    leaseToken: row['lease_token'] as number,
-    leaseUntil: optional(row['lease_until']),
-    bytesDone: row['bytes_done'] as number,
-    bytesTotal: row['bytes_total'] as number,
-    filesDone: row['files_done'] as number,
-    filesTotal: row['files_total'] as number,
-    lastError: errorCode && { code: errorCode, message: row['error_message'] as string },
-    createdAt: row['created_at'] as number,
-    startedAt: optional(row['started_at']),
-    updatedAt: row['updated_at'] as number,
-    finishedAt: optional(row['finished_at']),
   }
 }

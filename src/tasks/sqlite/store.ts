@@ -5,10 +5,13 @@ import Database from 'better-sqlite3'
 import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
-import type { Claimed, Outcome, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState, TaskSummary } from '../types.js'
+import type { Claimed, Outcome, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
+import { toSummary, toTask, type Row } from '../rows.js'
 import * as sql from './sql.js'
 
-type Row = Record<string, unknown>
+/** A task from its row; the metadata pairs as this store keeps them. */
+const rowToTask = (row: Row): Task => toTask(row, JSON.parse(row['metadata_pairs'] as string))
+
 
 /**
  * The embedded task store: one SQLite file in WAL mode. `synchronous = FULL` because a TaskId we
@@ -97,7 +100,7 @@ class SqliteTaskStore implements TaskStore {
 
   async get(id: string): Promise<Task | undefined> {
     const row = this.statements.taskById.get(id) as Row | undefined
-    return row && toTask(row)
+    return row && rowToTask(row)
   }
 
   async status(id: string) {
@@ -113,7 +116,7 @@ class SqliteTaskStore implements TaskStore {
   async claim(worker: string, leaseMs: number, now: number): Promise<Claimed | undefined> {
     const row = this.statements.claimNext.get({ worker, leaseUntil: now + leaseMs, now }) as Row | undefined
     if (!row) return undefined
-    const task = toTask(row)
+    const task = rowToTask(row)
     return { task, token: task.leaseToken }
   }
 
@@ -259,65 +262,5 @@ class SqliteTaskStore implements TaskStore {
 
   async close(): Promise<void> {
     this.db.close()
-  }
-}
-
-/** Shown locations come from the shown columns, and are redacted again for rows older than them. */
-function toSummary(row: Row): TaskSummary {
-  const optional = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T))
-  const errorCode = optional<Code>(row['error_code'])
-  const source = optional<string>(row['source_shown'])
-  return {
-    id: row['id'] as string,
-    kind: row['kind'] as Task['kind'],
-    state: row['state'] as TaskState,
-    attempts: row['attempts'] as number,
-    maxAttempts: row['max_attempts'] as number,
-    runAt: row['run_at'] as number,
-    bytesDone: row['bytes_done'] as number,
-    bytesTotal: row['bytes_total'] as number,
-    filesDone: row['files_done'] as number,
-    filesTotal: row['files_total'] as number,
-    lastError: errorCode && { code: errorCode, message: row['error_message'] as string },
-    createdAt: row['created_at'] as number,
-    startedAt: optional(row['started_at']),
-    updatedAt: row['updated_at'] as number,
-    finishedAt: optional(row['finished_at']),
-    shown: {
-      ...(source !== undefined && { source: redact(source) }),
-      destination: redact(row['destination_shown'] as string),
-      target: redact(row['target_shown'] as string),
-    },
-  }
-}
-
-function toTask(row: Row): Task {
-  const optional = <T>(value: unknown): T | undefined => (value === null ? undefined : (value as T))
-  const errorCode = optional<Code>(row['error_code'])
-  return {
-    id: row['id'] as string,
-    kind: row['kind'] as Task['kind'],
-    state: row['state'] as TaskState,
-    source: optional(row['source']),
-    destination: row['destination'] as string,
-    target: row['target'] as string,
-    finalDestination: optional(row['final_destination']),
-    metadataXml: optional(row['metadata_xml']),
-    metadataPairs: JSON.parse(row['metadata_pairs'] as string),
-    attempts: row['attempts'] as number,
-    maxAttempts: row['max_attempts'] as number,
-    runAt: row['run_at'] as number,
-    leaseOwner: optional(row['lease_owner']),
-    leaseToken: row['lease_token'] as number,
-    leaseUntil: optional(row['lease_until']),
-    bytesDone: row['bytes_done'] as number,
-    bytesTotal: row['bytes_total'] as number,
-    filesDone: row['files_done'] as number,
-    filesTotal: row['files_total'] as number,
-    lastError: errorCode && { code: errorCode, message: row['error_message'] as string },
-    createdAt: row['created_at'] as number,
-    startedAt: optional(row['started_at']),
-    updatedAt: row['updated_at'] as number,
-    finishedAt: optional(row['finished_at']),
   }
 }
