@@ -5,8 +5,8 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { after, describe, it } from 'node:test'
-import { isPublishError } from '../../src/errors.js'
 import { loadConfig } from '../../src/config/index.js'
+import { thrownMessage } from './thrown.js'
 
 const dir = mkdtempSync(join(tmpdir(), 'apubi-config-'))
 after(() => rmSync(dir, { recursive: true, force: true }))
@@ -18,16 +18,6 @@ function configFile(content: unknown): string {
   return path
 }
 
-/** The ERR_CONFIG_INVALID message `run` throws. */
-function configProblem(run: () => unknown): string {
-  try {
-    run()
-  } catch (e) {
-    assert.ok(isPublishError(e, 'ERR_CONFIG_INVALID'), `expected ERR_CONFIG_INVALID, got ${String(e)}`)
-    return e.message
-  }
-  assert.fail('expected ERR_CONFIG_INVALID, nothing was thrown')
-}
 
 describe('loadConfig', () => {
   it('fills every default from an empty environment', () => {
@@ -111,7 +101,7 @@ describe('loadConfig', () => {
   })
 
   it('reports several invalid values together in one ERR_CONFIG_INVALID', () => {
-    const message = configProblem(() =>
+    const message = thrownMessage('ERR_CONFIG_INVALID', () =>
       loadConfig({
         APUBI_PORT: 'eighty',
         APUBI_WORKERS: '0',
@@ -128,7 +118,7 @@ describe('loadConfig', () => {
   })
 
   it('needs both the SOAP user and password, or neither, and addresses or ranges in the client allowlist', () => {
-    const message = configProblem(() => loadConfig({ APUBI_SOAP_USER: 'wfm', APUBI_ALLOWED_CLIENTS: '10.0.0.0/8,cms.example,10.0.0.0/33' }))
+    const message = thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_SOAP_USER: 'wfm', APUBI_ALLOWED_CLIENTS: '10.0.0.0/8,cms.example,10.0.0.0/33' }))
     assert.match(message, /APUBI_SOAP_USER and APUBI_SOAP_PASSWORD: set both to require authentication, or neither/)
     assert.match(message, /APUBI_ALLOWED_CLIENTS \(allowedClients\): 1 must be an IP address or a CIDR range; 2 must be an IP address or a CIDR range/)
     const config = loadConfig({ APUBI_SOAP_USER: 'wfm', APUBI_SOAP_PASSWORD: 'p', APUBI_ALLOWED_CLIENTS: ' 10.0.0.0/8 , ::1 ' })
@@ -136,7 +126,7 @@ describe('loadConfig', () => {
   })
 
   it('serves HTTPS with a certificate and key together, the default public URL then https; timeouts in order', () => {
-    const message = configProblem(() => loadConfig({ APUBI_TLS_KEY: '/k.pem', APUBI_TLS_CLIENT_CA: '/ca.pem', APUBI_HEADERS_TIMEOUT_MS: '40000' }))
+    const message = thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_TLS_KEY: '/k.pem', APUBI_TLS_CLIENT_CA: '/ca.pem', APUBI_HEADERS_TIMEOUT_MS: '40000' }))
     assert.match(message, /APUBI_TLS_CERT and APUBI_TLS_KEY: set both to serve HTTPS, or neither/)
     assert.match(message, /APUBI_TLS_CLIENT_CA: needs APUBI_TLS_CERT and APUBI_TLS_KEY/)
     assert.match(message, /APUBI_HEADERS_TIMEOUT_MS: must not be longer than APUBI_REQUEST_TIMEOUT_MS/)
@@ -146,18 +136,18 @@ describe('loadConfig', () => {
   })
 
   it('refuses a port out of range and a fractional count', () => {
-    const message = configProblem(() => loadConfig({ APUBI_PORT: '70000', APUBI_MAX_ATTEMPTS: '2.5' }))
+    const message = thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_PORT: '70000', APUBI_MAX_ATTEMPTS: '2.5' }))
     assert.match(message, /APUBI_PORT/)
     assert.match(message, /APUBI_MAX_ATTEMPTS/)
   })
 
   it('refuses a config file that is not JSON, naming it', () => {
     const path = configFile('{ port: 9000 ')
-    assert.match(configProblem(() => loadConfig({ APUBI_CONFIG: path })), new RegExp(path.replaceAll('.', '\\.')))
+    assert.match(thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_CONFIG: path })), new RegExp(path.replaceAll('.', '\\.')))
   })
 
   it('refuses a config file that does not exist', () => {
-    configProblem(() => loadConfig({ APUBI_CONFIG: join(dir, 'missing.json') }))
+    thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_CONFIG: join(dir, 'missing.json') }))
   })
 
   describe('derived values', () => {

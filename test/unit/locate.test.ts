@@ -6,19 +6,10 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
-import { isPublishError, type Code } from '../../src/errors.js'
+import { isPublishError } from '../../src/errors.js'
 import { createLocationPolicy, parseLocation, resolveDestination, type Location } from '../../src/transfer/locate.js'
+import { thrownMessage } from './thrown.js'
 
-/** Asserts `run` throws a PublishError with `code`, and returns its message. */
-function thrownCode(run: () => unknown, code: Code): string {
-  try {
-    run()
-  } catch (e) {
-    assert.ok(isPublishError(e, code), `expected ${code}, got ${String(e)}`)
-    return e.message
-  }
-  assert.fail(`expected ${code}, nothing was thrown`)
-}
 
 describe('resolveDestination', () => {
   const base = 'file:///srv/cdn/'
@@ -51,7 +42,7 @@ describe('resolveDestination', () => {
 
   for (const destination of ['..', '../etc/passwd', 'movies/../../etc/passwd', 'movies/..', 'movies/../a.ts', './../a.ts']) {
     it(`refuses '${destination}' with ERR_POLICY_DENIED`, () => {
-      thrownCode(() => resolveDestination(destination, base), 'ERR_POLICY_DENIED')
+      thrownMessage('ERR_POLICY_DENIED', () => resolveDestination(destination, base))
     })
   }
 
@@ -116,7 +107,7 @@ describe('parseLocation', () => {
 
   for (const url of ['gopher://origin.example/a.ts', 'mailto:ops@example.com', 'ftpx://origin.example/', 'smb://u:secret@nas/share/a.ts']) {
     it(`refuses the unknown scheme of ${url} with ERR_UNSUPPORTED_SCHEME`, () => {
-      const message = thrownCode(() => parseLocation(url), 'ERR_UNSUPPORTED_SCHEME')
+      const message = thrownMessage('ERR_UNSUPPORTED_SCHEME', () => parseLocation(url))
       assert.doesNotMatch(message, /secret/)
     })
   }
@@ -136,7 +127,7 @@ describe('parseLocation', () => {
   ]
   for (const [what, url] of garbage) {
     it(`refuses ${what} with ERR_REQUEST_INVALID: '${url}'`, () => {
-      const message = thrownCode(() => parseLocation(url), 'ERR_REQUEST_INVALID')
+      const message = thrownMessage('ERR_REQUEST_INVALID', () => parseLocation(url))
       assert.doesNotMatch(message, /cret/)
     })
   }
@@ -150,7 +141,7 @@ describe('createLocationPolicy', () => {
   const file = (path: string) => parseLocation(pathToFileURL(path).href)
   const allowed = (policy: ReturnType<typeof createLocationPolicy>, path: string) => policy.check(file(path))
   const refused = (policy: ReturnType<typeof createLocationPolicy>, path: string) =>
-    thrownCode(() => policy.check(file(path)), 'ERR_POLICY_DENIED')
+    thrownMessage('ERR_POLICY_DENIED', () => policy.check(file(path)))
 
   before(() => {
     base = realpathSync(mkdtempSync(join(tmpdir(), 'apubi-locate-')))

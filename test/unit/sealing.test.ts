@@ -7,23 +7,13 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, describe, it } from 'node:test'
 import { loadConfig } from '../../src/config/index.js'
-import { isPublishError, type Code } from '../../src/errors.js'
 import { createSealer, isSealed, loadSecretKey } from '../../src/tasks/sealing.js'
+import { thrownMessage } from './thrown.js'
 
 const KEY = randomBytes(32)
 const OTHER_KEY = randomBytes(32)
 const URL_WITH_PASSWORD = 'ftp://editor:s3cret@origin.example:21/in/movie.ts'
 
-/** The PublishError `run` throws, checked for its code. */
-function thrown(code: Code, run: () => unknown): string {
-  try {
-    run()
-  } catch (e) {
-    assert.ok(isPublishError(e, code), `expected ${code}, got ${String(e)}`)
-    return e.message
-  }
-  assert.fail(`expected ${code}, nothing was thrown`)
-}
 
 /** `sealed` with the byte at `index` of its encrypted part flipped. */
 function flipByte(sealed: string, index: number): string {
@@ -64,7 +54,7 @@ describe('sealing with a key', () => {
     const sealed = sealer.seal(URL_WITH_PASSWORD)
     const length = Buffer.from(sealed.slice(sealed.lastIndexOf(':') + 1), 'base64url').length
     for (const index of [0, 11, 12, 20, length - 16, length - 1]) {
-      const message = thrown('ERR_SECRET_KEY', () => sealer.unseal(flipByte(sealed, index)))
+      const message = thrownMessage('ERR_SECRET_KEY', () => sealer.unseal(flipByte(sealed, index)))
       assert.equal(message, 'A sealed URL of this task does not authenticate under the configured secret key: the database was altered or damaged')
     }
   })
@@ -72,7 +62,7 @@ describe('sealing with a key', () => {
   it('refuses a truncated or an empty sealed value as damaged, not with a crash', () => {
     const sealed = sealer.seal(URL_WITH_PASSWORD)
     for (const broken of [sealed.slice(0, sealed.lastIndexOf(':') + 10), sealed.slice(0, sealed.lastIndexOf(':') + 1)]) {
-      assert.match(thrown('ERR_SECRET_KEY', () => sealer.unseal(broken)), /does not authenticate/)
+      assert.match(thrownMessage('ERR_SECRET_KEY', () => sealer.unseal(broken)), /does not authenticate/)
     }
   })
 
@@ -81,7 +71,7 @@ describe('sealing with a key', () => {
     const foreignId = foreign.split(':')[2]!
     const ownId = sealer.seal(URL_WITH_PASSWORD).split(':')[2]!
     assert.notEqual(foreignId, ownId)
-    const message = thrown('ERR_SECRET_KEY', () => sealer.unseal(foreign))
+    const message = thrownMessage('ERR_SECRET_KEY', () => sealer.unseal(foreign))
     assert.equal(
       message,
       `A URL of this task was sealed with another secret key (key id ${foreignId}; the configured key has id ${ownId}): configure the key it was sealed with`,
@@ -95,7 +85,7 @@ describe('sealing with a key', () => {
     const ownId = sealer.seal(URL_WITH_PASSWORD).split(':')[2]!
     const foreign = createSealer(OTHER_KEY).seal(URL_WITH_PASSWORD)
     const relabelled = foreign.replace(/^sealed:v1:[0-9a-f]{8}:/, `sealed:v1:${ownId}:`)
-    assert.match(thrown('ERR_SECRET_KEY', () => sealer.unseal(relabelled)), /does not authenticate/)
+    assert.match(thrownMessage('ERR_SECRET_KEY', () => sealer.unseal(relabelled)), /does not authenticate/)
   })
 
   const untouched: Array<[what: string, value: string]> = [
@@ -146,7 +136,7 @@ describe('sealing without a key', () => {
 
   it('refuses a sealed value with ERR_SECRET_KEY saying that no key is configured', () => {
     const sealed = createSealer(KEY).seal(URL_WITH_PASSWORD)
-    const message = thrown('ERR_SECRET_KEY', () => sealer.unseal(sealed))
+    const message = thrownMessage('ERR_SECRET_KEY', () => sealer.unseal(sealed))
     assert.equal(
       message,
       `A URL of this task is sealed (key id ${sealed.split(':')[2]}), but no secret key is configured: set APUBI_SECRET_KEY or APUBI_SECRET_KEY_FILE to the key it was sealed with`,
@@ -201,13 +191,13 @@ describe('the secret key settings', () => {
   for (const [what, text] of malformed) {
     it(`refuses a key that is ${what} with ERR_CONFIG_INVALID, without showing it`, () => {
       const fromFile = keyFile(text)
-      const message = thrown('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKeyFile: fromFile }))
+      const message = thrownMessage('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKeyFile: fromFile }))
       assert.equal(
         message,
         `Invalid configuration: APUBI_SECRET_KEY_FILE ${fromFile} must be 32 bytes written as 64 hex digits or as base64 (make one with: openssl rand -base64 32) (found ${text.length} characters; the value is not shown)`,
       )
       if (text !== '') {
-        const fromEnv = thrown('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_SECRET_KEY: text }))
+        const fromEnv = thrownMessage('ERR_CONFIG_INVALID', () => loadConfig({ APUBI_SECRET_KEY: text }))
         assert.match(fromEnv, /APUBI_SECRET_KEY \(secretKey\): must be 32 bytes as 64 hex digits or as base64 \(openssl rand -base64 32\); the value is not shown/)
         assert.ok(!fromEnv.includes(text) && !message.includes(text), 'the value is not shown')
       }
@@ -216,11 +206,11 @@ describe('the secret key settings', () => {
 
   it('refuses both settings at once, and names an unreadable file without a stack', () => {
     assert.equal(
-      thrown('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKey: KEY.toString('hex'), secretKeyFile: keyFile(KEY.toString('hex')) })),
+      thrownMessage('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKey: KEY.toString('hex'), secretKeyFile: keyFile(KEY.toString('hex')) })),
       'Invalid configuration: set APUBI_SECRET_KEY or APUBI_SECRET_KEY_FILE, not both',
     )
     const missing = join(dir, 'missing-key')
-    assert.equal(thrown('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKeyFile: missing })), `Invalid configuration: cannot read APUBI_SECRET_KEY_FILE ${missing} (ENOENT)`)
+    assert.equal(thrownMessage('ERR_CONFIG_INVALID', () => loadSecretKey({ secretKeyFile: missing })), `Invalid configuration: cannot read APUBI_SECRET_KEY_FILE ${missing} (ENOENT)`)
   })
 
   it('reaches the configuration from the environment and from the config file, trimmed', () => {
