@@ -73,14 +73,16 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       const result = await handle(request, options.tasks)
       taskId = result.taskId
       send(res, 200, renderResponse(result.response))
-      if (logged) logger.info({ operation, taskId, outcome: 'ok', ms: elapsedMs(started) }, 'soap request')
-      onRequest?.(operation, 'ok', elapsedMs(started) / 1000)
+      const ms = started ? elapsedMs(started) : 0
+      if (logged) logger.info({ operation, taskId, outcome: 'ok', ms }, 'soap request')
+      onRequest?.(operation, 'ok', ms / 1000)
     } catch (e) {
       const fault = toFault(e)
+      const ms = started ? elapsedMs(started) : 0
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
       else if (e instanceof AuthenticationError) logger.warn({ operation, client: req.socket.remoteAddress, reason: e.reason }, 'soap request refused')
-      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms: elapsedMs(started) }, 'soap request')
-      onRequest?.(operation, fault.error.code, elapsedMs(started) / 1000)
+      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms }, 'soap request')
+      onRequest?.(operation, fault.error.code, ms / 1000)
       // Answered before the whole body was read: the rest is read and dropped, bounded, rather than
       // the connection closed under it, which can reset the answer away before the client reads it.
       discardRest(req)
