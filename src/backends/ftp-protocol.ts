@@ -71,8 +71,8 @@ async function entryByCwdAndSize(conn: Connection, path: string): Promise<Entry>
   return { path, type: 'directory', size: 0 }
 }
 
-/** SIZE, or the parent's listing when the reply carries no number (ftp-srv answers "213 File status" for 0 bytes). */
-async function sizeOf(client: Client, path: string): Promise<number> {
+/** SIZE of a file, or the parent's listing when the reply carries no number (ftp-srv answers "213 File status" for 0 bytes). */
+export async function sizeOf(client: Client, path: string): Promise<number> {
   const reply = await client.send(`SIZE ${await client.protectWhitespace(path)}`)
   const size = Number.parseInt(reply.message.slice(4), 10)
   if (!Number.isNaN(size)) return size
@@ -170,13 +170,18 @@ export function afterHandshake(body: Readable, ftp: FTPContext): Readable {
 }
 
 /**
- * A destination for `downloadTo` that forwards into `out` at the pace `out` is read. basic-ftp ends
- * its destination even when the transfer failed, so `out` is never handed to it: we end `out` only
- * after the server confirmed the whole file.
+ * A destination for `downloadTo` that forwards into `out` at the pace `out` is read, and calls
+ * `onFirst` with the first bytes. basic-ftp ends its destination even when the transfer failed, so
+ * `out` is never handed to it: we end `out` only after the server confirmed the whole file.
  */
-export function forwardInto(out: PassThrough, ftp: FTPContext): Writable {
+export function forwardInto(out: PassThrough, ftp: FTPContext, onFirst: () => void): Writable {
+  let first = true
   return new Writable({
     write(chunk, _encoding, next) {
+      if (first) {
+        first = false
+        onFirst()
+      }
       if (out.write(chunk)) return next()
       // A reader taking its time is no dead server: the data socket's idle timeout waits meanwhile.
       ftp.dataSocket?.setTimeout(0)

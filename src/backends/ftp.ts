@@ -5,9 +5,10 @@ import { PublishError, type Code } from '../errors.js'
 import { REDACTED } from '../observability/index.js'
 import { ConnectionPool } from './connection-pool.js'
 import { connect, origin, TlsRefusedError } from './ftp-connect.js'
+import { KnownDirs } from './known-dirs.js'
 import { isCertificateError, networkErrorCode } from './network-errors.js'
 import { hashOf } from './ftp-hash.js'
-import { afterHandshake, childEntry, entryOf, forwardInto, renameReplacing, type Connection } from './ftp-protocol.js'
+import { afterHandshake, childEntry, entryOf, forwardInto, renameReplacing, sizeOf, type Connection } from './ftp-protocol.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, Features, HashAlgorithm, WriteOptions } from './types.js'
 
 /**
@@ -62,6 +63,7 @@ class FtpBackend implements Backend {
   /** Set once the server refused a rename: see `rename`. */
   private renameRefused = false
   private readonly pool: ConnectionPool<Connection>
+  private readonly knownDirs = new KnownDirs()
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -108,25 +110,22 @@ class FtpBackend implements Backend {
   }
 
   async read(path: string, signal: AbortSignal, offset = 0): Promise<Readable> {
-    // Checked first so that a missing file rejects `read` itself, not the stream later.
-    await this.use('read', path, signal, async (conn) => {
-      const entry = await entryOf(conn, path)
-      if (entry?.type !== 'file') throw this.fail('ERR_NOT_FOUND', 'read', path, entry ? 'not a file' : 'no such file')
-    })
     return this.download(await this.take('read', path, signal), path, offset, signal)
   }
 
-  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
+  /** Resolves with the size SIZE reports once the server confirmed the upload. */
+  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<number> {
     // A body failing while directories are made must not crash the process; the upload reports it.
     body.on('error', () => {})
     let stored = false
     try {
-      await this.use('write', path, signal, async (conn) => {
+      return await this.use('write', path, signal, async (conn) => {
         await this.makeDirs(conn, posix.dirname(path), 'write')
         stored = true
         const data = afterHandshake(body, conn.client.ftp)
         // APPE creates a missing file, as STOR does (RFC 959).
         await (options.append ? conn.client.appendFrom(data, path) : conn.client.uploadFrom(data, path))
+        return sizeOf(conn.client, path)
       })
     } catch (e) {
       body.destroy()
@@ -156,6 +155,7 @@ class FtpBackend implements Backend {
       const entry = await entryOf(conn, path)
       if (!entry) throw this.fail('ERR_NOT_FOUND', 'remove', path, 'no such file or directory')
       await (entry.type === 'directory' ? conn.client.removeEmptyDir(path) : conn.client.remove(path))
+      this.knownDirs.forget(path)
     })
   }
 
@@ -206,37 +206,70 @@ class FtpBackend implements Backend {
     this.pool.giveBack(conn, error === undefined || error instanceof PublishError || (error instanceof FTPError && error.code >= 500))
   }
 
-  /** Streams RETR (after REST `offset`) into the returned Readable; the connection is pooled again once the server confirmed. */
-  private download(conn: Connection, path: string, offset: number, signal: AbortSignal): Readable {
+  /**
+   * Streams RETR (after REST `offset`) into the returned Readable, once the first bytes came or the
+   * file turned out empty: a missing file (550) rejects here, not in the stream later, without a
+   * look before each download. The connection is pooled again once the server confirmed.
+   */
+  private download(conn: Connection, path: string, offset: number, signal: AbortSignal): Promise<Readable> {
     const out = new PassThrough({ highWaterMark: READ_BUFFER_BYTES })
-    let settled = false
-    const settle = (error?: unknown): boolean => {
-      if (settled) return false
-      settled = true
-      signal.removeEventListener('abort', abort)
-      this.giveBack(conn, error)
-      return true
-    }
-    const abort = (): void => {
-      out.destroy(this.translate(signal.reason, 'read', path, signal))
-    }
-    signal.addEventListener('abort', abort, { once: true })
-    // Closed before the server confirmed: it may still be sending, so the connection cannot be reused.
-    out.once('close', () => settle(new Error('read stream closed early')))
-    conn.client.downloadTo(forwardInto(out, conn.client.ftp), path, offset).then(
-      () => {
-        if (settle()) out.end()
-      },
-      (e: unknown) => {
-        if (settle(e)) out.destroy(this.translate(e, 'read', path, signal))
-      },
-    )
-    return out
+    return new Promise((resolve, reject) => {
+      let started = false
+      const start = (): void => {
+        started = true
+        resolve(out)
+      }
+      const fail = (error: PublishError): void => {
+        if (started) return void out.destroy(error)
+        out.destroy()
+        reject(error)
+      }
+      let settled = false
+      const settle = (error?: unknown): boolean => {
+        if (settled) return false
+        settled = true
+        signal.removeEventListener('abort', abort)
+        this.giveBack(conn, error)
+        return true
+      }
+      const abort = (): void => fail(this.translate(signal.reason, 'read', path, signal))
+      signal.addEventListener('abort', abort, { once: true })
+      // Closed before the server confirmed: it may still be sending, so the connection cannot be reused.
+      out.once('close', () => settle(new Error('read stream closed early')))
+      conn.client.downloadTo(forwardInto(out, conn.client.ftp, start), path, offset).then(
+        () => {
+          if (!settle()) return
+          if (!started) start()
+          out.end()
+        },
+        (e: unknown) => {
+          if (!settle(e)) return
+          if (started) return fail(this.translate(e, 'read', path, signal))
+          this.refusal(e, path, signal).then(fail, () => fail(this.translate(e, 'read', path, signal)))
+        },
+      )
+    })
+  }
+
+  /**
+   * Why the server refused a download before its first byte. Servers answer RETR of a missing file
+   * or of a directory with 550 or 551 (ftp-srv): a look at the path tells which, only then.
+   */
+  private async refusal(e: unknown, path: string, signal: AbortSignal): Promise<PublishError> {
+    if (!(e instanceof FTPError) || e.code < 500 || signal.aborted) return this.translate(e, 'read', path, signal)
+    const entry = await this.use('read', path, signal, (conn) => entryOf(conn, path))
+    if (entry?.type === 'file') return this.translate(e, 'read', path, signal)
+    return this.fail('ERR_NOT_FOUND', 'read', path, entry ? 'not a file' : 'no such file', e)
   }
 
   /** MKD for each missing level, top down. Never CWD: a pooled client must keep its working directory. */
   private async makeDirs(conn: Connection, dir: string, op: Operation): Promise<void> {
-    if (dir === '.' || dir === '/') return
+    if (dir === '.' || dir === '/' || this.knownDirs.has(dir)) return
+    await this.makeDir(conn, dir, op)
+    this.knownDirs.add(dir)
+  }
+
+  private async makeDir(conn: Connection, dir: string, op: Operation): Promise<void> {
     const entry = await entryOf(conn, dir)
     if (entry?.type === 'directory') return
     // Without MLST, a folder made by a parallel upload between our CWD and SIZE probes looks like a

@@ -1,3 +1,4 @@
+import { Socket } from 'node:net'
 import { posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
@@ -9,6 +10,7 @@ import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, Sf
 import { ConnectionPool } from './connection-pool.js'
 import { networkErrorCode } from './network-errors.js'
 import { hostKeyCheck } from './ssh-known-hosts.js'
+import { KnownDirs } from './known-dirs.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
 
 /**
@@ -52,6 +54,8 @@ class LoginRefused extends Error {}
 async function connect(endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<Session> {
   const release = await context.hosts.acquire(origin(endpoint), signal)
   const client = new Client()
+  // Ours, not ssh2's: SftpWriter corks it so that the packets of one request leave in one system call.
+  const socket = new Socket()
   // ssh2 throws an 'error' nobody listens to; the handlers below see each error that matters.
   client.on('error', () => {})
   // ssh2 may still finish a login or open the SFTP channel from data that arrived just before a
@@ -65,10 +69,10 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   try {
     // Aborted while we waited for the slot: destroying a client that has not connected yet stops nothing.
     signal.throwIfAborted()
-    await login(client, endpoint, context, signal)
+    await login(client, socket, endpoint, context, signal)
     const sftp = await new Promise<SFTPWrapper>((resolve, reject) => client.sftp((err, sftp) => (err ? reject(err) : resolve(sftp))))
     if (gone || signal.aborted) throw new Error('connection closed while the SFTP session opened')
-    const session: Session = { client, sftp, release, closed: false, posixRename: true, pending: new Set() }
+    const session: Session = { client, socket, sftp, release, closed: false, posixRename: true, pending: new Set() }
     let lastError: Error | undefined
     client.on('error', (e) => (lastError = e))
     sftp.on('error', (e: Error) => (lastError = e))
@@ -78,6 +82,7 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
     return session
   } catch (e) {
     client.destroy()
+    socket.destroy() // ssh2 may have refused its settings before it took the socket over
     release()
     throw e
   } finally {
@@ -85,8 +90,11 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   }
 }
 
-/** Resolves once logged in; a refused host key or login rejects with LoginRefused. Aborting `signal` destroys `client`. */
-async function login(client: Client, endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<void> {
+/**
+ * Connects `socket` and logs in over it; resolves once logged in, and a refused host key or login
+ * rejects with LoginRefused. Aborting `signal` destroys `client`.
+ */
+async function login(client: Client, socket: Socket, endpoint: Endpoint, context: BackendContext, signal: AbortSignal): Promise<void> {
   const { user, password, privateKey } = endpoint
   if (!user) throw new LoginRefused('no user name: give one in the URL or in the per-host credentials')
   const hostKeys = await hostKeyCheck(context.ssh, unbracketed(endpoint.host), endpoint.port).catch((e: unknown) => {
@@ -106,9 +114,9 @@ async function login(client: Client, endpoint: Endpoint, context: BackendContext
     })
     client.once('close', () => reject(new Error('connection closed during login')))
     try {
+      socket.connect({ host: address, port: endpoint.port })
       client.connect({
-        host: address,
-        port: endpoint.port,
+        sock: socket,
         username: user,
         ...(password !== undefined && { password }),
         ...(privateKey !== undefined && { privateKey }),
@@ -161,6 +169,7 @@ class SftpBackend implements Backend {
   // posix-rename@openssh.com replaces in one step; elsewhere `rename` removes the target first.
   readonly features = { atomicRename: true, writable: true, append: true }
   private readonly pool: ConnectionPool<Session>
+  private readonly knownDirs = new KnownDirs()
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -222,20 +231,23 @@ class SftpBackend implements Backend {
     }, READ_BUFFER_BYTES)
   }
 
-  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {
+  /** Resolves with the size the server reports for the open file just before closing it. */
+  async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<number | void> {
     // A body failing while directories are made must not crash the process; the upload reports it.
     body.on('error', () => {})
     const remote = remotePath(path)
     let opened = false
     try {
-      await this.use('write', remote, signal, async (s) => {
+      return await this.use('write', remote, signal, async (s) => {
         await this.makeDirs(s, posix.dirname(remote), 'write')
         // SFTP v3 writes at explicit offsets, even in append mode: continue at the current size.
         const start = options.append ? ((await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
         opened = true
         const handle = await call<Buffer>(s, (cb) => s.sftp.open(remote, options.append ? 'a' : 'w', cb))
         const translate = (e: unknown): PublishError => this.translate(e, 'write', remote, signal)
-        await pipeline(body, new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES), { signal })
+        const writer = new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES)
+        await pipeline(body, writer, { signal })
+        return writer.size
       })
     } catch (e) {
       body.destroy()
@@ -257,6 +269,7 @@ class SftpBackend implements Backend {
       // lstat: a symbolic link is removed itself, never what it points to.
       const stats = await call<Stats>(s, (cb) => s.sftp.lstat(remote, cb))
       await call(s, (cb) => (stats.isDirectory() ? s.sftp.rmdir(remote, cb) : s.sftp.unlink(remote, cb)))
+      this.knownDirs.forget(remote)
     })
   }
 
@@ -308,17 +321,19 @@ class SftpBackend implements Backend {
 
   /** Makes each missing level, top down. */
   private async makeDirs(s: Session, dir: string, op: Operation): Promise<void> {
-    if (dir === '.' || dir === '/') return
+    if (dir === '.' || dir === '/' || this.knownDirs.has(dir)) return
     const stats = await statOf(s, dir).catch(ifMissing(undefined))
-    if (stats?.isDirectory()) return
-    if (stats) throw this.fail('ERR_NOT_A_DIRECTORY', op, dir, 'a file is in the way')
-    await this.makeDirs(s, posix.dirname(dir), op)
-    try {
-      await call(s, (cb) => s.sftp.mkdir(dir, cb))
-    } catch (e) {
-      // Another session (a parallel write) may have made it since we looked.
-      if (!(await statOf(s, dir).catch(ifMissing(undefined)))?.isDirectory()) throw e
+    if (stats && !stats.isDirectory()) throw this.fail('ERR_NOT_A_DIRECTORY', op, dir, 'a file is in the way')
+    if (!stats) {
+      await this.makeDirs(s, posix.dirname(dir), op)
+      try {
+        await call(s, (cb) => s.sftp.mkdir(dir, cb))
+      } catch (e) {
+        // Another session (a parallel write) may have made it since we looked.
+        if (!(await statOf(s, dir).catch(ifMissing(undefined)))?.isDirectory()) throw e
+      }
     }
+    this.knownDirs.add(dir)
   }
 
   /** Best effort, under a signal of its own: the task's signal may be why the upload stopped. */

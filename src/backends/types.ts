@@ -94,8 +94,10 @@ export interface Backend {
    * Writes `body` to `path`, replacing an existing file and making missing parent directories.
    * Resolves once the storage confirmed the whole file; on failure nothing is left at `path`,
    * except with `append`, where what was written stays for a later attempt to continue.
+   * Resolves with the file's size where the storage reports it within the write's own exchange
+   * (SFTP, FTP), sparing the caller a `stat`.
    */
-  write(path: string, body: Readable, signal: AbortSignal, options?: WriteOptions): Promise<void>
+  write(path: string, body: Readable, signal: AbortSignal, options?: WriteOptions): Promise<number | void>
   /**
    * Bytes from the start of `path` that an interrupted `write` tagged `uploadTag` already stored for
    * good (S3: whole multipart parts), 0 if none: pass them as `resumeFrom` to continue that upload.

@@ -14,6 +14,11 @@ export interface FileCopy {
   readonly to: Backend
   readonly targetPath: string
   readonly rel: string
+  /**
+   * The target's directory was not there when this attempt began: no earlier attempt left a
+   * temporary file in it to continue, and none is looked for.
+   */
+  readonly targetIsNew?: boolean
 }
 
 /**
@@ -41,7 +46,7 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   const resumable = to.features.append && !inPlace
   // In place, an upload the storage keeps in pieces (S3 multipart) may be continued instead.
   const continuesUpload = inPlace && to.uploadedSoFar !== undefined
-  const offset = resumable ? await resumeOffset(to, temporary, size, signal) : continuesUpload ? await uploadedOffset(to, targetPath, size, job.taskId, signal) : 0
+  const offset = resumable ? (copy.targetIsNew ? 0 : await resumeOffset(to, temporary, size, signal)) : continuesUpload ? await uploadedOffset(to, targetPath, size, job.taskId, signal) : 0
   const digest = checksums.length > 0 ? new DigestStream(checksums) : undefined
   const counter = progress.counter()
   try {
@@ -60,8 +65,8 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     pipeline([bytes, ...(digest ? [digest] : []), ...(skip > 0 ? [new SkipBytes(skip)] : []), counter], () => {})
     progress.add(offset)
     const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
-    await to.write(temporary, counter, signal, options)
-    const written = (await to.stat(temporary, signal)).size
+    const reported = await to.write(temporary, counter, signal, options)
+    const written = typeof reported === 'number' ? reported : (await to.stat(temporary, signal)).size
     const read = offset + counter.bytes
     if (written !== size || read !== size) {
       throw new PublishError('ERR_VERIFY', `${rel}: ${written} bytes written, ${read} read, ${size} expected`)

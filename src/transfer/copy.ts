@@ -1,6 +1,6 @@
 import { posix } from 'node:path'
 import type { Backend } from '../backends/index.js'
-import { PublishError } from '../errors.js'
+import { isPublishError, PublishError } from '../errors.js'
 import { copyFile } from './copy-file.js'
 import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'
@@ -33,13 +33,14 @@ export async function publish(source: Location, destination: Location, job: Job,
       }
       const { files, dirs } = await walk(from, source.path, job.signal)
       const progress = new ProgressCounter(job, files.reduce((sum, f) => sum + f.size, 0), files.length)
+      const targetIsNew = await isAbsent(to, destination.path, job.signal)
       // Empty source directories too; where directories are implicit, writing the files is enough.
       if (!to.features.implicitDirectories) {
         await to.mkdir(destination.path, job.signal)
         for (const dir of dirs) await to.mkdir(posix.join(destination.path, dir), job.signal)
       }
       await forEachLimited(files, lanesFor(options), job.signal, ({ rel, size }) =>
-        copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel }, job, progress, options.checksums),
+        copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel, targetIsNew }, job, progress, options.checksums),
       )
       return { directory: true, name }
     }),
@@ -62,8 +63,20 @@ async function publishPackage(from: Backend, files: Array<{ rel: string; path: s
   const sizes = new Map<string, number>()
   await forEachLimited(files, lanesFor(options), job.signal, async ({ path }) => void sizes.set(path, (await from.stat(path, job.signal)).size))
   const progress = new ProgressCounter(job, [...sizes.values()].reduce((sum, size) => sum + size, 0), files.length)
+  const targetIsNew = await isAbsent(to, targetDir, job.signal)
   if (!to.features.implicitDirectories) await to.mkdir(targetDir, job.signal)
   await forEachLimited(files, lanesFor(options), job.signal, ({ rel, path }) =>
-    copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel }, job, progress, options.checksums),
+    copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel, targetIsNew }, job, progress, options.checksums),
   )
+}
+
+/** Nothing is at `path` yet. */
+async function isAbsent(backend: Backend, path: string, signal: AbortSignal): Promise<boolean> {
+  try {
+    await backend.stat(path, signal)
+    return false
+  } catch (e) {
+    if (isPublishError(e, 'ERR_NOT_FOUND')) return true
+    throw e
+  }
 }

@@ -22,7 +22,7 @@ parentPort.on('message', ({ id, algorithm, ring, segments, end }) => {
       stream.hash.update(new Uint8Array(stream.ring, offset, length))
       acked += length
     }
-    parentPort.postMessage({ id, acked })
+    if (!end) parentPort.postMessage({ id, acked })
   }
   if (end) {
     open.delete(id)
@@ -37,6 +37,11 @@ parentPort.on('message', ({ id, algorithm, ring, segments, end }) => {
  * (per-message copies left ~100 MB of garbage per GiB, measured).
  */
 const RING_BYTES = 2 << 20
+/**
+ * Bytes put in the ring before the threads are told: a message costs the same for 1 KiB as for
+ * 1 MiB, and a small file then takes one message per thread, with its end.
+ */
+const POST_BYTES = RING_BYTES / 4
 /** Rings kept for reuse: about the files hashed at once (tasks × parallel files). */
 const MAX_FREE_RINGS = 16
 // Rings are reused: fresh ones per file were freed only when the threads' GC ran, which is rarely
@@ -115,6 +120,9 @@ export class DigestStream extends Transform {
   private head = 0
   private waiting: (() => void) | undefined
   private readonly channels: Channel[]
+  /** Segments of the ring filled since the threads were last told. */
+  private unposted: Array<[number, number]> = []
+  private unpostedBytes = 0
 
   constructor(algorithms: readonly HashAlgorithm[]) {
     super()
@@ -170,21 +178,31 @@ export class DigestStream extends Transform {
     while (from < chunk.length) {
       const free = RING_BYTES - Math.max(...this.inFlight)
       if (free === 0) {
+        this.post() // the threads free space only once told of what fills it
         this.waiting = () => this.share(chunk, from, then)
         return
       }
       const length = Math.min(free, chunk.length - from, RING_BYTES - this.head)
       this.view.set(chunk.subarray(from, from + length), this.head)
-      for (const channel of this.channels) channel.post([[this.head, length]], false)
+      this.unposted.push([this.head, length])
+      this.unpostedBytes += length
       for (let i = 0; i < this.inFlight.length; i++) this.inFlight[i]! += length
       this.head = (this.head + length) % RING_BYTES
       from += length
     }
+    if (this.unpostedBytes >= POST_BYTES) this.post()
     then()
   }
 
+  private post(end = false): void {
+    if (this.unposted.length === 0 && !end) return
+    for (const channel of this.channels) channel.post(this.unposted.length > 0 ? this.unposted : undefined, end)
+    this.unposted = []
+    this.unpostedBytes = 0
+  }
+
   override _flush(done: TransformCallback): void {
-    for (const channel of this.channels) channel.post(undefined, true)
+    this.post(true)
     done()
   }
 

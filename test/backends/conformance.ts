@@ -88,8 +88,8 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
     }
 
     /** Stores a file for a test to read: through the backend, or for a read-only one through `seed`. */
-    const put = (t: ConformanceTarget, path: string, body: Readable): Promise<void> => {
-      if (t.backend.features.writable) return t.backend.write(path, body, never)
+    const put = async (t: ConformanceTarget, path: string, body: Readable): Promise<void> => {
+      if (t.backend.features.writable) return void (await t.backend.write(path, body, never))
       assert.ok(t.seed, 'a read-only backend needs a seed function')
       return t.seed(path, body)
     }
@@ -116,6 +116,14 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
         assert.equal(await sha256(await t.backend.read(path, never)), await sha256(generated(size)))
       }, { writes: false })
     }
+
+    test('a size the write reports is the size the storage then gives', async ({ backend }, dir) => {
+      const path = `${dir}/sized.bin`
+      const reported = await backend.write(path, generated(MiB + 7), never)
+      const { size } = await backend.stat(path, never)
+      assert.equal(size, MiB + 7)
+      if (reported !== undefined) assert.equal(reported, size)
+    })
 
     test('a read stream does not buffer ahead of its consumer', async (t, dir) => {
       const path = `${dir}/big.bin`
@@ -291,8 +299,10 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       const path = `${dir}/resumed.bin`
       await backend.write(path, slice(size, 0, cut), never, { append: true })
       assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size: cut })
-      await backend.write(path, slice(size, cut), never, { append: true })
+      const reported = await backend.write(path, slice(size, cut), never, { append: true })
       assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size })
+      // A size the write reports is the whole file's, not the part it added.
+      if (reported !== undefined) assert.equal(reported, size)
       assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
     })
 

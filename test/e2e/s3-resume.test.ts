@@ -58,7 +58,10 @@ it('an S3 upload interrupted by SIGKILL continues after restart from its stored 
   const stored = await eventually(async () => {
     const bytes = await backend.uploadedSoFar!(key, taskId, never).catch(() => 0)
     return bytes >= 16 << 20 ? bytes : undefined
-  }, 60_000, 10)
+  }, 60_000, 10).catch(async (e: unknown) => {
+    const status = await new ApubiClient(first.url).getTaskStatus(taskId).catch(() => undefined)
+    throw new Error(`${(e as Error).message}; the task: ${JSON.stringify(status)}; the server said:\n${first.output().slice(-4000)}`)
+  })
   await first.kill()
   const left = await backend.stat(key, never).then(
     () => undefined,

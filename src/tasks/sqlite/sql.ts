@@ -162,3 +162,7 @@ export const rerunTask = `INSERT INTO task (id, kind, state, source, destination
 export const dedupeKeyOfFailed = `SELECT dedupe_key FROM task WHERE id = ? AND state = 'failed'`
 
 export const ping = `SELECT 1`
+
+// Around writes a later attempt can do again (see withoutSync in store.ts): prepared once, not per write.
+export const syncNormal = `PRAGMA synchronous = NORMAL`
+export const syncFull = `PRAGMA synchronous = FULL`

@@ -142,11 +142,11 @@ class SqliteTaskStore implements TaskStore {
    * cut before that loses at most records the next attempt rebuilds.
    */
   private withoutSync<T>(write: () => T): T {
-    this.db.pragma('synchronous = NORMAL')
+    this.statements.syncNormal.run()
     try {
       return write()
     } finally {
-      this.db.pragma('synchronous = FULL')
+      this.statements.syncFull.run()
     }
   }
 
