@@ -26,7 +26,7 @@
 // Environment: BENCH_TRANSPORTS=0 skips this part (it is long); BENCH_PACKAGE_FILES (files in the
 // package, default 2000); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
 import { spawnSync } from 'node:child_process'
-import { chmodSync, createReadStream, existsSync, mkdirSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
@@ -69,6 +69,7 @@ export interface TransportBench {
 const PARALLEL_FILES = 4
 const CONNECTIONS_PER_HOST = 8
 const RSS_TARGET_MB = 250
+const SHARED_MEMORY = '/dev/shm'
 const POLL_MS = 50
 const RCLONE_FLAGS = ['--transfers', String(PARALLEL_FILES), '--checkers', String(PARALLEL_FILES), '--retries', '1']
 
@@ -107,9 +108,15 @@ export async function transports(bench: TransportBench): Promise<void> {
   const rclone = rcloneVersion()
   log(`transports: ${rclone ? `${rclone}, rclone copy ${RCLONE_FLAGS.join(' ')}` : 'rclone not installed (apt-get install -y rclone): ours only'}`)
 
+  // The servers store in memory where the machine has it (/dev/shm). On ext4, each run of a round
+  // creates files where the run before it deleted as many, and for minutes after a deletion ext4's
+  // inode allocator passes over the freed inodes one by one (recently_deleted, measured: half of
+  // sshd's time): whoever copies first in a round would run on a faster disk than the others.
+  const parent = existsSync(SHARED_MEMORY) ? SHARED_MEMORY : work
   // When we are root, sshd logs the SFTP user in as another account, which must pass through to its root.
-  chmodSync(work, 0o711)
-  const base = join(work, 'transports')
+  if (parent === work) chmodSync(work, 0o711)
+  const base = mkdtempSync(join(parent, 'apubi-bench-transports-'))
+  bench.cleanups.push(async () => rmSync(base, { recursive: true, force: true }))
   const ftpRoot = join(base, 'ftp')
   const origin = join(ftpRoot, 'origin')
   const sftpRoot = join(base, 'sftp')
