@@ -130,8 +130,9 @@ async function sizeAt(backend: Backend, path: string, signal: AbortSignal): Prom
 async function verify(to: Backend, path: string, digests: Digests, rel: string, signal: AbortSignal): Promise<PublishedFile['verifiedBy']> {
   if (!to.hash) return 'size'
   for (const algorithm of ['sha256', 'md5'] as const) {
+    if (digests[algorithm] === undefined) continue
     const reported = await to.hash(path, algorithm, signal)
-    if (reported === undefined || digests[algorithm] === undefined) continue
+    if (reported === undefined) continue
     if (reported !== digests[algorithm]) {
       throw new PublishError('ERR_VERIFY', `${rel}: the destination reports ${algorithm} ${reported}, we sent ${digests[algorithm]}`)
     }
