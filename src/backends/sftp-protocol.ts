@@ -22,6 +22,8 @@ export interface Session {
   posixRename: boolean
   /** Requests awaiting a reply: ssh2 leaves a request sent on an already closed channel hanging. */
   readonly pending: Set<(e: Error) => void>
+  /** SftpWriter's request buffer, kept for the next write on the session (one at a time). */
+  requestBuffer?: Buffer
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02 §7) that ssh2 puts on an error as `code`. */
@@ -250,8 +252,9 @@ export class SftpWriter extends Writable {
   private open = true
   /**
    * The next request, filled from the chunks accepted: less than one request's worth waits here.
-   * One buffer serves every request, as ssh2 copies a request into its packet before `write`
-   * returns; a buffer per request would only feed the garbage collector.
+   * One buffer serves every request of every write on the session, as ssh2 copies a request into
+   * its packet before `write` returns. A buffer per request, or per file, lives until its reply
+   * and then past a young-generation collection: each costs a full collection in the end.
    */
   private readonly request: Buffer
   private filled = 0
@@ -267,7 +270,8 @@ export class SftpWriter extends Writable {
   ) {
     super({ highWaterMark })
     this.plan = requestPlan(session.sftp, 'write')
-    this.request = Buffer.allocUnsafe(this.plan.bytes)
+    if (session.requestBuffer?.length !== this.plan.bytes) session.requestBuffer = Buffer.allocUnsafe(this.plan.bytes)
+    this.request = session.requestBuffer
   }
 
   override _write(chunk: Buffer, _encoding: BufferEncoding, next: (error?: Error | null) => void): void {
