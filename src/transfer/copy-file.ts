@@ -1,5 +1,5 @@
 import { posix } from 'node:path'
-import { pipeline, Transform, type TransformCallback } from 'node:stream'
+import { pipeline, Transform, type Readable, type TransformCallback } from 'node:stream'
 import type { Backend, HashAlgorithm } from '../backends/index.js'
 import { asPublishError, isPublishError, PublishError, type Code } from '../errors.js'
 import { DigestStream, type Digests } from './digest.js'
@@ -59,13 +59,24 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
       if (continuesUpload) skip = offset
       else await digest.absorb(await to.read(temporary, signal))
     }
-    const bytes = await from.read(sourcePath, signal, offset - skip)
+    progress.add(offset)
+    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
+    // To a temporary name, the destination opens while the source does, their round trips side by
+    // side. In place, a source that turns out to be missing must leave the target untouched.
+    const writing = inPlace ? undefined : to.write(temporary, counter, signal, options)
+    void writing?.catch(() => {}) // awaited below, once the source is open
+    let bytes: Readable
+    try {
+      bytes = await from.read(sourcePath, signal, offset - skip)
+    } catch (e) {
+      counter.destroy()
+      await writing?.catch(() => {})
+      throw e
+    }
     // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there,
     // through the counter, the last stage: what the destination reads.
     pipeline([bytes, ...(digest ? [digest] : []), ...(skip > 0 ? [new SkipBytes(skip)] : []), counter], () => {})
-    progress.add(offset)
-    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
-    const reported = await to.write(temporary, counter, signal, options)
+    const reported = await (writing ?? to.write(temporary, counter, signal, options))
     const written = typeof reported === 'number' ? reported : (await to.stat(temporary, signal)).size
     const read = offset + counter.bytes
     if (written !== size || read !== size) {

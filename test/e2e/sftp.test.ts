@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
-import { chmodSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { chmodSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
@@ -92,6 +92,22 @@ describe('publishing through an SFTP server (OpenSSH sshd)', { skip: installed ?
     assert.equal((await client.waitFor(purge, 100)).status, 'SUCCESS')
     assert.equal(existsSync(published), false)
     assert.equal(existsSync(join(sftp.root, 'hls')), true, 'only the purged directory goes')
+  })
+
+  it('a source file the server does not let us read: FAILED with ERR_PERMISSION naming it, no temporary file left', async () => {
+    const origin = join(sftp.root, 'locked')
+    mkdirSync(origin)
+    writeFileSync(join(origin, 'a.ts'), randomBytes(10_000))
+    writeFileSync(join(origin, 'b.ts'), randomBytes(10_000))
+    chmodSync(join(origin, 'b.ts'), 0o000)
+    const target = join(server.fileRoot, 'locked-copy')
+    const taskId = await client.loadAsset(sftp.url('locked/'), `${pathToFileURL(target).href}/`)
+    assert.equal((await client.waitFor(taskId, 50)).status, 'FAILED')
+    const line = await eventually(() => server.output().split('\n').find((l) => l.includes(taskId) && l.includes('task failed')))
+    assert.match(line, /"code":"ERR_PERMISSION"/)
+    assert.match(line, /locked\/b\.ts/)
+    assert.deepEqual(readdirSync(target).filter((name) => name.includes('.apubi-')), [])
+    assert.equal(existsSync(join(target, 'b.ts')), false)
   })
 
   it('a server whose host key is not in known_hosts: FAILED at once with ERR_AUTH naming the host key', async () => {
