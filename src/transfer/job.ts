@@ -57,23 +57,27 @@ export async function withBackend<T>(endpoint: Endpoint, options: TransferOption
   }
 }
 
-/** Runs `work` over `items`, at most `limit` at once; the first failure stops the rest and rejects. */
+/**
+ * Runs `work` over `items`, at most `limit` at once. The first failure starts no more and rejects,
+ * once the items in flight have settled: a file still on its way lands or removes its temporary
+ * file before the task ends, never after.
+ */
 export async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
-  let failed = false
+  let failure: { error: unknown } | undefined
   const lane = async (): Promise<void> => {
-    while (!failed && next < items.length) {
+    while (!failure && next < items.length) {
       signal.throwIfAborted()
       const item = items[next++]!
       try {
         await work(item)
       } catch (e) {
-        failed = true
-        throw e
+        failure ??= { error: e }
       }
     }
   }
   await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  if (failure) throw failure.error
 }
 
 /** Every file below `dir`, depth first, paths relative to `dir` (POSIX separators). */

@@ -38,7 +38,7 @@ it('an S3 upload interrupted by SIGKILL continues after restart from its stored 
   // The first server uploads through a slow link, so that the kill lands mid-upload however loaded
   // the machine is; the second one talks to the store directly.
   proxy = await startFaultProxy('127.0.0.1', Number(new URL(store.endpoint).port))
-  proxy.inject({ bytesPerSecond: 16 << 20, times: 1_000 })
+  proxy.inject({ bytesPerSecond: 4 << 20, times: 1_000 })
   const first = await startServer({ env: { ...env, APUBI_S3_ENDPOINT: `http://127.0.0.1:${proxy.port}` } })
   servers.push(first)
   const source = join(first.fileRoot, 'big.ts')
