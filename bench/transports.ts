@@ -89,6 +89,7 @@ interface Route {
 
 /** Ours with the default digests, and ours with APUBI_CHECKSUMS=none. */
 type Contender = 'ours' | 'bare'
+const LABELS: Record<Contender | 'rclone', string> = { rclone: 'rclone copy', ours: 'ours', bare: 'ours without digests' }
 
 /** What is copied: a file, or a folder (published as a directory, trailing '/'). */
 interface Data {
@@ -233,12 +234,10 @@ export async function transports(bench: TransportBench): Promise<void> {
     let rclonePeakMb: number | undefined
     const rss: Partial<Record<Contender, number>> = {}
     try {
-      for (let round = 1; round <= rounds; round++) {
-        log(`${name}, round ${round}/${rounds}: ${rclone ? 'rclone copy, then ' : ''}ours, then ours without digests`)
-        const took: string[] = []
-        if (rcloneEnv) {
-          const folder = route.folder('rclone')
-          emptyFolder(folder)
+      // Each contender's copy into its folder; resolves with what it took, for the log.
+      const copies = new Map<Contender | 'rclone', (folder: string) => Promise<string>>()
+      if (rcloneEnv) {
+        copies.set('rclone', async (folder) => {
           // ftp-srv answers 451, not 550, for a folder that is not there, which rclone takes for a failure;
           // made writable for vsftpd's anonymous user.
           if (route.name === 'S3→FTP' && what.directory) {
@@ -246,24 +245,36 @@ export async function transports(bench: TransportBench): Promise<void> {
             chmodSync(join(folder, what.rel), 0o777)
           }
           const run = await rcloneCopy(rcloneEnv, route.rcloneFrom(what.rel), route.rcloneTo(what.directory ? what.rel : ''), RCLONE_FLAGS, stopRclone.signal)
-          await verifyCopy(folder, what.expected)
-          emptyFolder(folder)
           best.rclone = Math.min(best.rclone ?? Infinity, run.seconds)
           rclonePeakMb = Math.max(rclonePeakMb ?? 0, run.peakRssMb)
-          took.push(`rclone ${run.seconds.toFixed(2)} s (${run.peakRssMb.toFixed(0)} MB)`)
-        }
-        // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
-        const timeoutMs = Math.max(120_000, best.rclone !== undefined ? best.rclone * 20_000 : what.bytes / 1e3)
-        for (const who of ['ours', 'bare'] as const) {
-          const folder = route.folder(who)
-          emptyFolder(folder)
+          return `rclone ${run.seconds.toFixed(2)} s (${run.peakRssMb.toFixed(0)} MB)`
+        })
+      }
+      for (const who of ['ours', 'bare'] as const) {
+        copies.set(who, async () => {
+          // Generous, so a slow server is measured rather than cut off; a stuck one still ends the bench.
+          const timeoutMs = Math.max(120_000, best.rclone !== undefined ? best.rclone * 20_000 : what.bytes / 1e3)
           const source = route.oursFrom(what.directory ? `${what.rel}/` : what.rel)
           const destination = route.oursTo(who, what.directory ? `${what.rel}/` : what.rel)
           const seconds = await publish(servers[who], source, destination, timeoutMs)
+          best[who] = Math.min(best[who] ?? Infinity, seconds)
+          return `${LABELS[who]} ${seconds.toFixed(2)} s`
+        })
+      }
+      // Each round starts with the next of them, so that none always copies first (rclone did, right
+      // after the bench's own checks) or right after the same other one.
+      const contenders = [...copies]
+      for (let round = 1; round <= rounds; round++) {
+        const first = (round - 1) % contenders.length
+        const order = [...contenders.slice(first), ...contenders.slice(0, first)]
+        log(`${name}, round ${round}/${rounds}: ${order.map(([who]) => LABELS[who]).join(', then ')}`)
+        const took: string[] = []
+        for (const [who, copy] of order) {
+          const folder = route.folder(who)
+          emptyFolder(folder)
+          took.push(await copy(folder))
           await verifyCopy(folder, what.expected)
           emptyFolder(folder)
-          best[who] = Math.min(best[who] ?? Infinity, seconds)
-          took.push(`${who === 'ours' ? 'ours' : 'ours without digests'} ${seconds.toFixed(2)} s`)
         }
         log(`  ${took.join(', ')}`)
       }

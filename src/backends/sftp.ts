@@ -241,7 +241,7 @@ class SftpBackend implements Backend {
       return await this.use('write', remote, signal, async (s) => {
         await this.makeDirs(s, posix.dirname(remote), 'write')
         // SFTP v3 writes at explicit offsets, even in append mode: continue at the current size.
-        const start = options.append ? ((await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
+        const start = options.append ? (options.resumeFrom ?? (await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
         opened = true
         const handle = await call<Buffer>(s, (cb) => s.sftp.open(remote, options.append ? 'a' : 'w', cb))
         const translate = (e: unknown): PublishError => this.translate(e, 'write', remote, signal)

@@ -58,8 +58,10 @@ export interface WriteOptions {
    */
   readonly uploadTag?: string
   /**
-   * The body starts at this byte: the bytes before it are those `uploadedSoFar` reported stored. When
-   * they are no longer there, `write` fails with ERR_TRANSFER (and the next attempt starts again).
+   * The body starts at this byte. With `append`: the size the caller just found at `path` (0 for
+   * none), which spares a backend that writes at explicit offsets (SFTP) a look of its own. With
+   * `uploadTag`: the bytes `uploadedSoFar` reported stored; when they are no longer there, `write`
+   * fails with ERR_TRANSFER (and the next attempt starts again).
    */
   readonly resumeFrom?: number
   /** With `uploadTag`: a failure worth retrying keeps what was stored for a later `resumeFrom`. */

@@ -60,7 +60,7 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
       else await digest.absorb(await to.read(temporary, signal))
     }
     progress.add(offset)
-    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable }
+    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable, resumeFrom: offset }
     // To a temporary name, the destination opens while the source does, their round trips side by
     // side. In place, a source that turns out to be missing must leave the target untouched.
     const writing = inPlace ? undefined : to.write(temporary, counter, signal, options)

@@ -306,6 +306,18 @@ export function backendConformance(name: string, setup: ConformanceSetup): void 
       assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
     })
 
+    test('an append told where the file ends (resumeFrom, as a copy that just looked) continues it there', async ({ backend }, dir, tc) => {
+      if (!backend.features.append) return tc.skip('the backend cannot append')
+      const size = MiB + 7
+      const cut = CHUNK_BYTES + 11
+      const path = `${dir}/told.bin`
+      await backend.write(path, slice(size, 0, cut), never, { append: true, resumeFrom: 0 })
+      const reported = await backend.write(path, slice(size, cut), never, { append: true, resumeFrom: cut })
+      assert.deepEqual(await backend.stat(path, never), { path, type: 'file', size })
+      if (reported !== undefined) assert.equal(reported, size)
+      assert.equal(await sha256(await backend.read(path, never)), await sha256(generated(size)))
+    })
+
     test('close frees every host slot', async ({ backend, network }, _dir, tc) => {
       if (!network) return tc.skip('the backend holds no connections')
       await backend.close()
