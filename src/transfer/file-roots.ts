@@ -1,4 +1,4 @@
-import { readlinkSync, realpathSync } from 'node:fs'
+import { lstatSync, readlinkSync, realpathSync } from 'node:fs'
 import { basename, dirname, join, relative, resolve, sep } from 'node:path'
 
 // Where file:// may read and write: inside its roots, as the file system resolves a path now.
@@ -21,7 +21,7 @@ export function createFileRoots(fileRoots: readonly string[]): (path: string) =>
 
 function realpathOrSelf(path: string): string {
   try {
-    return realpathSync(path)
+    return realpathSync.native(path)
   } catch {
     return path
   }
@@ -30,12 +30,15 @@ function realpathOrSelf(path: string): string {
 /** Linux gives up after 40 symlinks in one path (ELOOP); so do we. */
 const MAX_SYMLINK_HOPS = 40
 
+// Checked for each file a copy writes (the temporary name, the file opened, the rename), so cheaply:
+// libc's realpath rather than Node's JavaScript walk (half the time), and a path that does not exist,
+// as a temporary name first does not, is seen by one lstat rather than a whole walk that fails.
 function realpathOfDeepestAncestor(path: string): string {
   let current = resolve(path)
   const rest: string[] = []
   for (let hops = 0; ; ) {
     try {
-      return join(realpathSync(current), ...rest)
+      if (exists(current)) return join(realpathSync.native(current), ...rest)
     } catch {
       // realpath fails on a dangling symlink, yet a write through it lands at its target: follow it.
       const target = readlinkOrUndefined(current)
@@ -43,12 +46,17 @@ function realpathOfDeepestAncestor(path: string): string {
         current = resolve(dirname(current), target)
         continue
       }
-      const parent = dirname(current)
-      if (parent === current) return resolve(path)
-      rest.unshift(basename(current))
-      current = parent
     }
+    const parent = dirname(current)
+    if (parent === current) return resolve(path)
+    rest.unshift(basename(current))
+    current = parent
   }
+}
+
+/** Whether something, a dangling symlink included, is at `path`. */
+function exists(path: string): boolean {
+  return lstatSync(path, { throwIfNoEntry: false }) !== undefined
 }
 
 function readlinkOrUndefined(path: string): string | undefined {
