@@ -262,9 +262,8 @@ export async function transports(bench: TransportBench): Promise<void> {
         })
       }
       // Each round starts with the next of them, so that none always copies right after the same
-      // other one: ours copied 2,000 files about 20 % slower right after rclone than alone (medians
-      // of 4 rounds), with the machine idle in between, even after a 65 s pause; the cause is not
-      // found (README, Performance).
+      // other one: in one series ours copied 2,000 files about 20 % slower right after rclone than
+      // alone, in another not (README, Performance).
       const contenders = [...copies]
       for (let round = 1; round <= rounds; round++) {
         const first = (round - 1) % contenders.length
