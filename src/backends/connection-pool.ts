@@ -24,6 +24,8 @@ export class ConnectionPool<C> {
   private readonly busy = new Set<C>()
   private readonly waiters: Array<(conn: C) => void> = []
   private readonly closing = new AbortController()
+  /** Connections being opened, each settled once it is handed out, pooled or, the pool closed, discarded. */
+  private readonly opening = new Set<Promise<void>>()
 
   constructor(private readonly options: PoolOptions<C>) {}
 
@@ -55,13 +57,17 @@ export class ConnectionPool<C> {
     this.idle.push(conn)
   }
 
-  /** Closes every connection; the pool refuses to give out more. */
-  close(): void {
+  /**
+   * Closes every connection; the pool refuses to give out more. Resolves once those still being
+   * opened are closed too: each holds a host slot until then.
+   */
+  async close(): Promise<void> {
     this.closing.abort()
     for (const timer of this.idleTimers.values()) clearTimeout(timer)
     this.idleTimers.clear()
     for (const conn of [...this.idle.splice(0), ...this.busy]) this.options.discard(conn)
     this.busy.clear()
+    await Promise.all(this.opening)
   }
 
   private idleConnection(): C | undefined {
@@ -84,9 +90,15 @@ export class ConnectionPool<C> {
       this.waiters.push(waiter)
       // The connection being opened goes on even when one came back first: parallel files need as many
       // as they are, and cancelling kept the pool at one or two (measured: 3× slower per file).
-      this.options.connect(AbortSignal.any([signal, this.closing.signal])).then(
+      const opening = this.options.connect(AbortSignal.any([signal, this.closing.signal])).then(
         (conn) => {
           this.dropWaiter(waiter)
+          // Opened as the pool closed (the abort came too late to stop it): nobody may use it.
+          if (this.closed) {
+            this.options.discard(conn)
+            if (!handedOver) reject(new Error('backend closed'))
+            return
+          }
           this.options.onLost?.(conn, () => this.forget(conn))
           if (handedOver) this.giveBack(conn) // to the next waiter, or idle
           else resolve(conn)
@@ -96,6 +108,8 @@ export class ConnectionPool<C> {
           if (!handedOver) reject(e)
         },
       )
+      this.opening.add(opening)
+      void opening.then(() => this.opening.delete(opening))
     })
   }
 

@@ -169,7 +169,7 @@ class FtpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.pool.close()
+    await this.pool.close()
   }
 
   /** Runs `work` on a pooled connection, which aborting `signal` closes; errors leave translated. */

@@ -279,7 +279,7 @@ class SftpBackend implements Backend {
   }
 
   async close(): Promise<void> {
-    this.pool.close()
+    await this.pool.close()
   }
 
   /**
