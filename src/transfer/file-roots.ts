@@ -54,7 +54,7 @@ function realpathOfDeepestAncestor(path: string): string {
   }
 }
 
-/** Whether something, a dangling symlink included, is at `path`. */
+/** Whether something, a dangling symlink included, is at `path`; throws where a file or a refusal stands on the way. */
 function exists(path: string): boolean {
   return lstatSync(path, { throwIfNoEntry: false }) !== undefined
 }
