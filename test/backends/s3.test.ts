@@ -9,6 +9,7 @@ import { createS3Backend, openS3Backend, type S3BackendOptions } from '../../src
 import { codeFor } from '../../src/backends/s3-errors.js'
 import type { Backend, BackendContext, Endpoint, S3Options } from '../../src/backends/types.js'
 import { PublishError, type Code } from '../../src/errors.js'
+import { startFaultProxy } from '../servers/fault-proxy.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
 import { makeTestCertificates } from '../servers/tls.js'
 import { backendConformance, sha256, text } from './conformance.js'
@@ -207,6 +208,19 @@ describe('s3 backend (s3rver): what object storage adds', () => {
     const nobody = open({}, server.bucket, { ...s3Options(server), endpoint: 'http://127.0.0.1:1' })
     await rejectsWith(nobody.stat('x.ts', never), 'ERR_UNREACHABLE')
     await nobody.close()
+  })
+
+  it('an abort stops a request the store never answers', { timeout: 30_000 }, async () => {
+    const proxy = await startFaultProxy('127.0.0.1', Number(new URL(server.endpoint).port))
+    proxy.inject({ stallAfterBytes: 0, times: 10 })
+    // Nothing but the abort can end the request: the idle timeout is far beyond the test's.
+    const stalled = openS3Backend({ scheme: 's3', host: server.bucket, port: 0 }, { ...context, timeoutMs: 600_000, s3: { ...s3Options(server), endpoint: `http://127.0.0.1:${proxy.port}` } }, {})
+    const abort = new AbortController()
+    setTimeout(() => abort.abort(), 200)
+    await rejectsWith(stalled.stat('x.ts', abort.signal), 'ERR_SHUTDOWN')
+    assert.equal(proxy.stats.faulted, 1)
+    await stalled.close()
+    await proxy.close()
   })
 
   it('a wrong secret key is ERR_AUTH, and the message does not carry it', async (t) => {
