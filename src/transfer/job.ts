@@ -58,19 +58,18 @@ export async function withBackend<T>(endpoint: Endpoint, options: TransferOption
 }
 
 /**
- * Runs `work` over `items`, at most `limit` at once. The first failure starts no more and rejects,
- * once the items in flight have settled: a file still on its way lands or removes its temporary
- * file before the task ends, never after.
+ * Runs `work` over `items`, at most `limit` at once. The first failure (or the abort of `signal`)
+ * starts no more and rejects, once the items in flight have settled: a file still on its way lands
+ * or removes its temporary file before the task ends, never after.
  */
 export async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
   let next = 0
   let failure: { error: unknown } | undefined
   const lane = async (): Promise<void> => {
     while (!failure && next < items.length) {
-      signal.throwIfAborted()
-      const item = items[next++]!
       try {
-        await work(item)
+        signal.throwIfAborted() // like a failure: the items in flight settle first
+        await work(items[next++]!)
       } catch (e) {
         failure ??= { error: e }
       }
