@@ -9,7 +9,7 @@ const SAMPLE_MS = 50
 /** A remote as rclone's RCLONE_CONFIG_<NAME>_<OPTION> variables give it: option names as in `rclone help backend <type>`. */
 export interface Remote {
   readonly name: string
-  readonly type: 'ftp' | 'sftp' | 's3'
+  readonly type: 'ftp' | 'sftp' | 's3' | 'hasher'
   readonly options: Readonly<Record<string, string>>
 }
 
@@ -32,9 +32,9 @@ export function obscure(password: string): string {
   return result.stdout.trim()
 }
 
-/** The environment that defines `remotes`, with `configFile` as rclone's (empty) config file. */
-export function remotesEnv(remotes: readonly Remote[], configFile: string): Record<string, string> {
-  const env: Record<string, string> = { RCLONE_CONFIG: configFile }
+/** The environment that defines `remotes`, with `configFile` as rclone's (empty) config file and `cacheDir` as its cache (a hasher's database). */
+export function remotesEnv(remotes: readonly Remote[], configFile: string, cacheDir: string): Record<string, string> {
+  const env: Record<string, string> = { RCLONE_CONFIG: configFile, RCLONE_CACHE_DIR: cacheDir }
   for (const { name, type, options } of remotes) {
     const prefix = `RCLONE_CONFIG_${name.toUpperCase()}_`
     env[`${prefix}TYPE`] = type
