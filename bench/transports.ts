@@ -279,13 +279,11 @@ export async function transports(bench: TransportBench): Promise<void> {
           return `${LABELS[who]} ${seconds.toFixed(2)} s`
         })
       }
-      // Each round starts with the next of them, so that none always copies right after the same
-      // other one: in one series ours copied 2,000 files about 20 % slower right after rclone than
-      // alone, in another not (README, Performance).
+      // Rounds vary who copies first and who copies right after whom: in one series ours copied 2,000
+      // files about 20 % slower right after rclone than alone, in another not (README, Performance).
       const contenders = [...copies]
       for (let round = 1; round <= rounds; round++) {
-        const first = (round - 1) % contenders.length
-        const order = [...contenders.slice(first), ...contenders.slice(0, first)]
+        const order = roundOrder(contenders.length, round - 1).map((i) => contenders[i]!)
         log(`${name}, round ${round}/${rounds}: ${order.map(([who]) => LABELS[who]).join(', then ')}`)
         const took: string[] = []
         for (const [who, copy] of order) {
@@ -317,6 +315,17 @@ export async function transports(bench: TransportBench): Promise<void> {
       if (rclone) bench.rows.push({ metric: `${name} s, MD5+SHA-256, vs ${LABELS.rclone} (no digests)`, ours: best.ours, reference: best.rclone, digits: 2, target: '' })
     }
   }
+}
+
+/**
+ * The order of `n` contenders in round `round` (from 0): row `round` of a Williams square, in which,
+ * over `n` rounds (`n` even), each one copies once in every position and once right after each other
+ * one. A plain rotation, each round starting with the next, would put every one after the same other
+ * one in every round but that where it starts.
+ */
+function roundOrder(n: number, round: number): number[] {
+  // 0, 1, n-1, 2, n-2, …, each shifted by the round.
+  return Array.from({ length: n }, (_, i) => ((i % 2 === 0 ? n - i / 2 : (i + 1) / 2) + round) % n)
 }
 
 /**
