@@ -27,6 +27,16 @@ export interface FileCopy {
  */
 const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN', 'ERR_LEASE_LOST'])
 
+/** A file in place at its final name. */
+export interface Landed {
+  /**
+   * Its record (`job.onFile`, with its digests) and its count in the progress, once the hashing
+   * threads are done with it: they finish a small file only after all of it has flowed through, and
+   * the copy of the next file need not wait for them meanwhile. Rejects if the hashing failed.
+   */
+  readonly recorded: Promise<void>
+}
+
 /**
  * Copies one file: to a temporary name (unless the destination writes objects whole), computing
  * the `checksums` on the way, checking the size and, where the storage can tell, the digest, then
@@ -34,12 +44,13 @@ const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACH
  * interrupted attempt is continued from its end rather than written again; where it writes in place
  * but keeps an upload in pieces (`uploadedSoFar`), that upload is continued after its stored pieces.
  */
-export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<void> {
+export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<Landed> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
   const { signal } = job
   if (await publishedEarlier(copy, job)) {
     progress.add(size)
-    return progress.fileDone()
+    progress.fileDone()
+    return { recorded: Promise.resolve() }
   }
   const inPlace = !to.features.atomicRename
   const temporary = inPlace ? targetPath : temporaryName(targetPath, job.taskId)
@@ -82,11 +93,16 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     if (written !== size || read !== size) {
       throw new PublishError('ERR_VERIFY', `${rel}: ${written} bytes written, ${read} read, ${size} expected`)
     }
-    const digests = (await digest?.digests) ?? {}
-    const verifiedBy = await verify(to, temporary, digests, rel, signal)
+    // Our digests are awaited only where the destination reports one to compare (few do); elsewhere
+    // the file lands while the hashing threads finish it.
+    const digests = digest?.digests ?? Promise.resolve({})
+    const verifiedBy = await verify(to, temporary, checksums, digests, rel, signal)
     if (!inPlace) await to.rename(temporary, targetPath, signal)
-    job.onFile?.({ rel, size, ...digests, verifiedBy, resumedFrom: offset })
-    progress.fileDone()
+    const recorded = digests.then((d) => {
+      job.onFile?.({ rel, size, ...d, verifiedBy, resumedFrom: offset })
+      progress.fileDone()
+    })
+    return { recorded }
   } catch (e) {
     counter.rollback()
     progress.add(-offset)
@@ -137,16 +153,18 @@ async function sizeAt(backend: Backend, path: string, signal: AbortSignal): Prom
   }
 }
 
-/** Compares our digest with the one the storage reports, strongest first; 'size' when it reports none. */
-async function verify(to: Backend, path: string, digests: Digests, rel: string, signal: AbortSignal): Promise<PublishedFile['verifiedBy']> {
+/**
+ * Compares our digest with the one the storage reports, strongest first; 'size' when it reports none.
+ * Ours (`digests`, of the `checksums`) is awaited only once the storage has reported one.
+ */
+async function verify(to: Backend, path: string, checksums: readonly HashAlgorithm[], digests: Promise<Digests>, rel: string, signal: AbortSignal): Promise<PublishedFile['verifiedBy']> {
   if (!to.hash) return 'size'
   for (const algorithm of ['sha256', 'md5'] as const) {
-    if (digests[algorithm] === undefined) continue
+    if (!checksums.includes(algorithm)) continue
     const reported = await to.hash(path, algorithm, signal)
     if (reported === undefined) continue
-    if (reported !== digests[algorithm]) {
-      throw new PublishError('ERR_VERIFY', `${rel}: the destination reports ${algorithm} ${reported}, we sent ${digests[algorithm]}`)
-    }
+    const ours = (await digests)[algorithm]
+    if (reported !== ours) throw new PublishError('ERR_VERIFY', `${rel}: the destination reports ${algorithm} ${reported}, we sent ${ours}`)
     return algorithm
   }
   return 'size'

@@ -1,7 +1,7 @@
 import { posix } from 'node:path'
 import type { Backend } from '../backends/index.js'
 import { isPublishError, PublishError } from '../errors.js'
-import { copyFile } from './copy-file.js'
+import { copyFile, type Landed } from './copy-file.js'
 import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'
 import { ProgressCounter } from './progress.js'
@@ -28,7 +28,8 @@ export async function publish(source: Location, destination: Location, job: Job,
       if (root.type === 'file') {
         const target = destination.isDirectory ? posix.join(destination.path, name) : destination.path
         const progress = new ProgressCounter(job, root.size, 1)
-        await copyFile({ from, sourcePath: source.path, size: root.size, to, targetPath: target, rel: name }, job, progress, options.checksums)
+        const { recorded } = await copyFile({ from, sourcePath: source.path, size: root.size, to, targetPath: target, rel: name }, job, progress, options.checksums)
+        await recorded
         return { directory: false, name }
       }
       const { files, dirs } = await walk(from, source.path, job.signal)
@@ -39,7 +40,7 @@ export async function publish(source: Location, destination: Location, job: Job,
         await to.mkdir(destination.path, job.signal)
         for (const dir of dirs) await to.mkdir(posix.join(destination.path, dir), job.signal)
       }
-      await forEachLimited(files, lanesFor(options), job.signal, ({ rel, size }) =>
+      await copyEach(files, options, job, ({ rel, size }) =>
         copyFile({ from, sourcePath: posix.join(source.path, rel), size, to, targetPath: posix.join(destination.path, rel), rel, targetIsNew }, job, progress, options.checksums),
       )
       return { directory: true, name }
@@ -65,9 +66,30 @@ async function publishPackage(from: Backend, files: Array<{ rel: string; path: s
   const progress = new ProgressCounter(job, [...sizes.values()].reduce((sum, size) => sum + size, 0), files.length)
   const targetIsNew = await isAbsent(to, targetDir, job.signal)
   if (!to.features.implicitDirectories) await to.mkdir(targetDir, job.signal)
-  await forEachLimited(files, lanesFor(options), job.signal, ({ rel, path }) =>
+  await copyEach(files, options, job, ({ rel, path }) =>
     copyFile({ from, sourcePath: path, size: sizes.get(path) ?? 0, to, targetPath: posix.join(targetDir, rel), rel, targetIsNew }, job, progress, options.checksums),
   )
+}
+
+/**
+ * Copies `files` over the lanes, each lane going on to its next file once one has landed; returns
+ * once every landed file is recorded too. The first failure, of a copy or of a record, starts no
+ * more copies and is thrown.
+ */
+async function copyEach<T>(files: readonly T[], options: TransferOptions, job: Job, copy: (file: T) => Promise<Landed>): Promise<void> {
+  let failure: { error: unknown } | undefined
+  const records: Array<Promise<void>> = []
+  try {
+    await forEachLimited(files, lanesFor(options), job.signal, async (file) => {
+      if (failure) throw failure.error
+      const { recorded } = await copy(file)
+      records.push(recorded.catch((e: unknown) => void (failure ??= { error: e })))
+    })
+  } catch (e) {
+    failure ??= { error: e }
+  }
+  await Promise.all(records)
+  if (failure) throw failure.error
 }
 
 /** Nothing is at `path` yet. */

@@ -1,13 +1,14 @@
 // FTP(S) behaviour beyond the conformance suite: certificates, passive modes, TLS session reuse,
 // long uploads, server-side digests and servers that refuse to rename.
 import assert from 'node:assert/strict'
-import { createHash } from 'node:crypto'
-import { existsSync, readFileSync } from 'node:fs'
+import { createHash, randomUUID } from 'node:crypto'
+import { existsSync, readdirSync, readFileSync } from 'node:fs'
 import { mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { Readable } from 'node:stream'
+import { Readable, Transform } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { pathToFileURL } from 'node:url'
 import { after, describe, it, type TestContext } from 'node:test'
 import { Client } from 'basic-ftp'
 import { FileSystem } from 'ftp-srv'
@@ -15,6 +16,7 @@ import { createFtpBackend } from '../../src/backends/ftp.js'
 import { createHostLimiter } from '../../src/backends/host-limiter.js'
 import type { Backend, BackendContext, Endpoint } from '../../src/backends/types.js'
 import { PublishError, type Code } from '../../src/errors.js'
+import { parseLocation, publish, type PublishedFile } from '../../src/transfer/index.js'
 import { startFtpSrv, startVsftpd, vsftpdInstalled, writableDir, type FtpServer, type FtpSrvOptions, type VsftpdOptions } from '../servers/ftp-server.js'
 import { makeTestCertificates } from '../servers/tls.js'
 
@@ -233,6 +235,56 @@ describe('digests computed by the server', () => {
     assert.equal(await backend.hash!('up/fox.txt', 'md5', never), undefined)
   })
 })
+
+describe('a publish to a server that reports digests', () => {
+  const content = 'The quick brown fox jumps over the lazy dog'
+
+  /** Publishes `content` as a file to `rel` on `server`, as a task does; the files recorded. */
+  async function publishTo(server: FtpServer, rel: string): Promise<PublishedFile[]> {
+    const dir = await mkdtemp(join(tmpdir(), 'apubi-digest-source-'))
+    cleanups.push(() => rm(dir, { recursive: true, force: true }))
+    await writeFile(join(dir, 'fox.txt'), content)
+    const recorded: PublishedFile[] = []
+    const job = { taskId: randomUUID(), signal: never, onProgress: () => {}, onFile: (file: PublishedFile) => void recorded.push(file) }
+    const options = { backends: context(), credentials: (e: Endpoint) => e, checksums: ['md5', 'sha256'] as const, parallelFiles: 1, connectionsPerHost: 4 }
+    await publish(parseLocation(pathToFileURL(join(dir, 'fox.txt')).href), parseLocation(server.url(rel)), job, options)
+    return recorded
+  }
+
+  it('is verified by the strongest digest the server reports', async () => {
+    const { server } = (await ftpSrv({ hashes: ['XSHA256', 'XMD5'] }))!
+    const [file] = await publishTo(server, 'fox.txt')
+    assert.equal(file?.verifiedBy, 'sha256')
+    assert.equal(file?.sha256, createHash('sha256').update(content).digest('hex'))
+    assert.equal(readFileSync(join(server.root, 'fox.txt'), 'utf8'), content)
+  })
+
+  it('a digest that differs from ours is ERR_VERIFY naming both, and nothing is left under the final name or a temporary one', async () => {
+    const { server } = (await ftpSrv({ hashes: ['XSHA256'], fileSystem: (connection, root) => new CorruptReads(connection, { root, cwd: '/' }) }))!
+    const error = await rejectsWith(publishTo(server, 'fox.txt'), 'ERR_VERIFY', /reports sha256 [0-9a-f]{64}, we sent [0-9a-f]{64}/)
+    assert.match(error.message, new RegExp(createHash('sha256').update(content).digest('hex')))
+    assert.deepEqual(readdirSync(server.root), [])
+  })
+})
+
+/** ftp-srv's file system, except that every read gives the file with its first byte changed: a disk that corrupts. */
+class CorruptReads extends FileSystem {
+  override async read(fileName: string, options?: { start?: number }): Promise<{ stream: Readable; clientPath: string }> {
+    const read = (await super.read(fileName, options)) as { stream: Readable; clientPath: string }
+    let first = true
+    const corrupt = new Transform({
+      transform(chunk: Buffer, _, done) {
+        if (first && chunk.length > 0) {
+          chunk = Buffer.from(chunk)
+          chunk[0]! ^= 1
+          first = false
+        }
+        done(null, chunk)
+      },
+    })
+    return { ...read, stream: read.stream.pipe(corrupt) }
+  }
+}
 
 /** ftp-srv's file system, except that files already in `protected` can be neither replaced by a rename nor deleted. */
 class ProtectedFiles extends FileSystem {
