@@ -9,9 +9,25 @@ export type Digests = Partial<Record<HashAlgorithm, string>>
 // MD5 runs at about 850 MB/s and SHA-256 at about 2 GB/s on one core here: inline, or one after the
 // other on one thread (600 MB/s), they would cap a copy below what loopback FTP reaches. Each
 // algorithm has a thread of its own, and they read the same bytes while this thread moves them on.
+
+/**
+ * How much lower than the server's the hashing threads' priority is (nice). A small file's digests are needed only for its record, which the
+ * next file's copy does not wait for; a large file's hold the copy back once the ring is full. At 5,
+ * 2,000-file packages published 6–14 % sooner (FTP→SFTP, S3→FTP, medians of 6 rounds on 2 shared
+ * cores) and a 1 GiB file as soon (median); at 10, the 1 GiB file took up to half as long again.
+ */
+const HASHING_NICE = 5
+
 const workerSource = `
 const { parentPort } = require('node:worker_threads')
 const { createHash } = require('node:crypto')
+// Below the thread that moves the bytes, which the copy waits on: where CPU is short, the copy
+// goes first. On Linux the nice value is this thread's alone; lowering it needs no privilege, and a
+// system that refuses still hashes.
+const os = require('node:os')
+try {
+  os.setPriority(0, Math.min(19, os.getPriority(0) + ${HASHING_NICE}))
+} catch {}
 const open = new Map()
 parentPort.on('message', ({ id, algorithm, ring, segments, end }) => {
   let stream = open.get(id)

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import { createHash, randomBytes } from 'node:crypto'
+import { readdirSync, readFileSync } from 'node:fs'
 import { Readable, Writable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { it } from 'node:test'
@@ -73,4 +74,16 @@ it('absorbs a prefix sent earlier without passing it on: the digests are those o
   assert.deepEqual(Buffer.concat(out), data.subarray(cut), 'only what came after the prefix flows on')
   assert.equal(digest.bytes, data.length)
   assert.deepEqual(await digest.digests, expected(data))
+})
+
+it('hashes in threads of lower priority (nice) than the one that moves the bytes, one per algorithm', { skip: process.platform !== 'linux' && 'a nice value of its own per thread is Linux' }, async () => {
+  const digest = new DigestStream(['md5', 'sha256'])
+  const data = randomBytes(1000)
+  await pipeline(Readable.from([data]), digest, new Writable({ write: (_c, _e, next) => next() }))
+  assert.deepEqual(await digest.digests, expected(data))
+  // /proc/<pid>/stat: the 19th field, the 17th after the command name's closing parenthesis.
+  const niceOf = (stat: string): number => Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16])
+  const own = niceOf(readFileSync('/proc/thread-self/stat', 'utf8'))
+  const threads = readdirSync('/proc/self/task').map((tid) => niceOf(readFileSync(`/proc/self/task/${tid}/stat`, 'utf8')))
+  assert.equal(threads.filter((nice) => nice === Math.min(19, own + 5)).length, 2, `nice values of the threads: ${threads.join(', ')}`)
 })
