@@ -11,10 +11,11 @@ export type Digests = Partial<Record<HashAlgorithm, string>>
 // algorithm has a thread of its own, and they read the same bytes while this thread moves them on.
 
 /**
- * How much lower than the server's the hashing threads' priority is (nice). A small file's digests are needed only for its record, which the
- * next file's copy does not wait for; a large file's hold the copy back once the ring is full. At 5,
- * 2,000-file packages published 6–14 % sooner (FTP→SFTP, S3→FTP, medians of 6 rounds on 2 shared
- * cores) and a 1 GiB file as soon (median); at 10, the 1 GiB file took up to half as long again.
+ * How many nice levels below the server the hashing threads run. A small file's digests are needed
+ * only for its record, which the next file's copy does not wait for; a large file's hold the copy
+ * back once the ring is full. At 5, 2,000-file packages published 6–14 % sooner (FTP→SFTP, S3→FTP,
+ * medians of 6 rounds on 2 shared cores) and a 1 GiB file as soon (median); at 10, the 1 GiB file
+ * took up to half as long again.
  */
 const HASHING_NICE = 5
 
