@@ -14,7 +14,6 @@ import { parseLocation, publish, type PublishedFile, type TransferOptions } from
 const work = mkdtempSync(join(tmpdir(), 'apubi-copy-records-'))
 after(() => rmSync(work, { recursive: true, force: true }))
 
-const FILES = 24
 const options = (parallelFiles: number): TransferOptions => ({
   backends: { hosts: createHostLimiter(8), timeoutMs: 10_000, ssh: { knownHostsFile: '/nonexistent', hostKeyPolicy: 'strict' }, s3: { region: 'us-east-1', buckets: {} } },
   credentials: (endpoint) => endpoint,
@@ -23,11 +22,11 @@ const options = (parallelFiles: number): TransferOptions => ({
   connectionsPerHost: 8,
 })
 
-/** A folder of FILES files of 1 MiB (big enough that hashing one outlasts renaming it). */
-function source(): { dir: string; files: Map<string, Buffer> } {
+/** A folder of `count` random files of `size` bytes. */
+function source(count: number, size: number): { dir: string; files: Map<string, Buffer> } {
   const dir = join(work, `src-${randomUUID()}`)
   mkdirSync(dir)
-  const files = new Map(Array.from({ length: FILES }, (_, i) => [`f${String(i).padStart(2, '0')}.bin`, randomBytes(1 << 20)] as const))
+  const files = new Map(Array.from({ length: count }, (_, i) => [`f${String(i).padStart(3, '0')}.bin`, randomBytes(size)] as const))
   for (const [rel, bytes] of files) writeFileSync(join(dir, rel), bytes)
   return { dir, files }
 }
@@ -40,10 +39,11 @@ function publishDir(from: string, to: string, parallelFiles: number, onFile: (fi
 const hex = (algorithm: string, bytes: Buffer): string => createHash(algorithm).update(bytes).digest('hex')
 
 it('ends only once every file is recorded, each with the digests of its bytes', async () => {
-  const { dir, files } = source()
+  // 1 MiB each: hashing one outlasts renaming it, so the last records come after the last copy.
+  const { dir, files } = source(24, 1 << 20)
   const recorded = new Map<string, PublishedFile>()
   await publishDir(dir, join(work, `dst-${randomUUID()}`), 4, (file) => void recorded.set(file.rel, file))
-  assert.equal(recorded.size, FILES)
+  assert.equal(recorded.size, files.size)
   for (const [rel, bytes] of files) {
     assert.equal(recorded.get(rel)?.md5, hex('md5', bytes), rel)
     assert.equal(recorded.get(rel)?.sha256, hex('sha256', bytes), rel)
@@ -51,7 +51,8 @@ it('ends only once every file is recorded, each with the digests of its bytes', 
 })
 
 it('fails with the error of a record that fails, and starts no more copies', async () => {
-  const { dir } = source()
+  // Many small files, one at a time: the first record fails long before the last file's turn.
+  const { dir, files } = source(200, 64 << 10)
   const target = join(work, `dst-${randomUUID()}`)
   const refused = new Error('the task store refused the record')
   await assert.rejects(
@@ -61,6 +62,6 @@ it('fails with the error of a record that fails, and starts no more copies', asy
     (e) => e === refused,
   )
   const landed = readdirSync(target)
-  assert.ok(landed.length >= 1 && landed.length < FILES, `${landed.length} of ${FILES} files copied`)
+  assert.ok(landed.length >= 1 && landed.length < files.size, `${landed.length} of ${files.size} files copied`)
   assert.ok(!landed.some((name) => name.endsWith('.part')), 'no temporary file left')
 })
