@@ -32,7 +32,8 @@ export interface Landed {
   /**
    * Its record (`job.onFile`, with its digests) and its count in the progress, once the hashing
    * threads are done with it: they finish a small file only after all of it has flowed through, and
-   * the copy of the next file need not wait for them meanwhile. Rejects if the hashing failed.
+   * the copy of the next file need not wait for them meanwhile. Rejects if the hashing or the record
+   * failed.
    */
   readonly recorded: Promise<void>
 }
@@ -43,6 +44,7 @@ export interface Landed {
  * renaming it into place. Where the destination can append, a temporary file left by an
  * interrupted attempt is continued from its end rather than written again; where it writes in place
  * but keeps an upload in pieces (`uploadedSoFar`), that upload is continued after its stored pieces.
+ * Resolves once the file is in place; its record follows (`Landed`).
  */
 export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<Landed> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
