@@ -354,7 +354,7 @@ async function uploadToS3(s3: S3Info, dir: string, rels: readonly string[]): Pro
     region: s3.region,
     forcePathStyle: true,
     credentials: { accessKeyId: s3.accessKeyId, secretAccessKey: s3.secretAccessKey },
-    // s3rver knows no flexible checksums, as our backend's client (src/backends/s3.ts) assumes too.
+    // s3rver knows no flexible checksums, as our backend's client (src/backends/s3/index.ts) assumes too.
     requestChecksumCalculation: 'WHEN_REQUIRED',
     responseChecksumValidation: 'WHEN_REQUIRED',
   })

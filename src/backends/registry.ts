@@ -1,9 +1,9 @@
 import { PublishError } from '../errors.js'
-import { createFileBackend } from './file.js'
-import { createFtpBackend } from './ftp.js'
-import { createHttpBackend } from './http.js'
-import { createS3Backend } from './s3.js'
-import { createSftpBackend } from './sftp.js'
+import { createFileBackend } from './file/index.js'
+import { createFtpBackend } from './ftp/index.js'
+import { createHttpBackend } from './http/index.js'
+import { createS3Backend } from './s3/index.js'
+import { createSftpBackend } from './sftp/index.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Scheme } from './types.js'
 
 /** Which factory serves each scheme. A scheme not listed here is refused at request time. */

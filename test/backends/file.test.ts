@@ -1,7 +1,7 @@
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
-import { createFileBackend } from '../../src/backends/file.js'
+import { createFileBackend } from '../../src/backends/file/index.js'
 import { backendConformance } from './conformance.js'
 
 backendConformance('file', async (context) => {

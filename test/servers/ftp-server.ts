@@ -12,7 +12,7 @@ import { join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { FtpSrv, type FileSystem, type FtpConnection } from 'ftp-srv'
-import { createFtpBackend } from '../../src/backends/ftp.js'
+import { createFtpBackend } from '../../src/backends/ftp/index.js'
 import type { Endpoint } from '../../src/backends/types.js'
 import type { ConformanceSetup } from '../backends/conformance.js'
 

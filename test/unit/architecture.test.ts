@@ -58,6 +58,35 @@ describe('architecture', () => {
     assert.deepEqual(wrong, [])
   })
 
+  it('a backend protocol folder uses the shared parts of backends/, never another protocol folder', () => {
+    const protocolOf = (path: string) => {
+      const [top, sub, rest] = path.split('/')
+      return top === 'backends' && rest !== undefined ? sub : undefined
+    }
+    const crossing = imports.filter(({ file, target }) => {
+      const from = protocolOf(file)
+      const to = protocolOf(target)
+      return from !== undefined && to !== undefined && to !== from
+    })
+    const protocols = new Set(imports.map(({ file }) => protocolOf(file)).filter(Boolean))
+    assert.deepEqual([...protocols].sort(), ['file', 'ftp', 'http', 's3', 'sftp'])
+    assert.deepEqual(crossing, [])
+  })
+
+  it('no import cycle among the backends', () => {
+    const edges = new Map<string, string[]>()
+    for (const { file, target } of imports) {
+      if (file.startsWith('backends/') && target.startsWith('backends/')) edges.set(file, [...(edges.get(file) ?? []), target])
+    }
+    const cycles: string[][] = []
+    const visit = (node: string, path: string[]) => {
+      if (path.includes(node)) return void cycles.push([...path.slice(path.indexOf(node)), node])
+      for (const next of edges.get(node) ?? []) visit(next, [...path, node])
+    }
+    for (const node of edges.keys()) visit(node, [])
+    assert.deepEqual(cycles, [])
+  })
+
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
     for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'metrics', 'observability', 'soap', 'tasks', 'transfer']) {

@@ -1,9 +1,9 @@
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { FTPError } from 'basic-ftp'
-import { hashMethod, parseHashReply, selectedHash, type HashMethod } from '../../src/backends/ftp-hash.js'
-import { parseMlst } from '../../src/backends/ftp-protocol.js'
-import { codeFor } from '../../src/backends/ftp.js'
+import { hashMethod, parseHashReply, selectedHash, type HashMethod } from '../../src/backends/ftp/hash.js'
+import { parseMlst } from '../../src/backends/ftp/protocol.js'
+import { codeFor } from '../../src/backends/ftp/index.js'
 
 const reply = (code: number, message = `${code} reply`) => new FTPError({ code, message } as never)
 const errno = (code: string) => Object.assign(new Error(code), { code })

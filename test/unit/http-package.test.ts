@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { fill, seconds } from '../../src/backends/http-package-dash.js'
-import { enumeratePackage, type PackageListing } from '../../src/backends/http-package.js'
+import { fill, seconds } from '../../src/backends/http/dash.js'
+import { enumeratePackage, type PackageListing } from '../../src/backends/http/package.js'
 import { PublishError } from '../../src/errors.js'
 
 const ORIGIN = 'http://origin.test'

@@ -16,13 +16,13 @@ import {
   type HeadObjectCommandOutput,
   type ListObjectsV2CommandOutput,
 } from '@aws-sdk/client-s3'
-import { PublishError, type Code } from '../errors.js'
-import { REDACTED } from '../observability/index.js'
-import { checkedAddresses, checkedLookup, unbracketed } from './checked-lookup.js'
-import { codeFor } from './s3-errors.js'
-import { ObjectReader } from './s3-reader.js'
-import { abandon, forgetRecord, partsOf, putWhole, readRecord, recordedBytes, untilStopped, uploadParts } from './s3-upload.js'
-import type { Backend, BackendContext, BackendFactory, ConnectTarget, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from './types.js'
+import { PublishError, type Code } from '../../errors.js'
+import { REDACTED } from '../../observability/index.js'
+import { checkedAddresses, checkedLookup, unbracketed } from '../checked-lookup.js'
+import { codeFor } from './errors.js'
+import { ObjectReader } from './reader.js'
+import { abandon, forgetRecord, partsOf, putWhole, readRecord, recordedBytes, untilStopped, uploadParts } from './upload.js'
+import type { Backend, BackendContext, BackendFactory, ConnectTarget, Endpoint, Entry, HashAlgorithm, S3BucketOptions, WriteOptions } from '../types.js'
 
 /** Tuning of uploads; the defaults suit production, tests make parts small to exercise multipart. */
 export interface S3BackendOptions {
@@ -264,7 +264,7 @@ class S3Backend implements Backend {
    * One PUT, or a multipart upload for bodies of a part or more: either way the object appears whole or
    * not at all, and a failed write leaves the key as it was. (Only an abort during the final request
    * can leave the new object, complete, when the store finished it anyway.) With `uploadTag`, a
-   * multipart upload keeps a record beside the key (see s3-upload.ts) so that `resumeFrom` can continue
+   * multipart upload keeps a record beside the key (see upload.ts) so that `resumeFrom` can continue
    * it, and with `keepPartsOnError` a failure worth retrying leaves its parts for that.
    */
   async write(path: string, body: Readable, signal: AbortSignal, options: WriteOptions = {}): Promise<void> {

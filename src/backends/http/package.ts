@@ -1,5 +1,6 @@
-import { PublishError } from '../errors.js'
-import { isAbsolute, mpdReferences } from './http-package-dash.js'
+import { PublishError } from '../../errors.js'
+import { mpdReferences } from './dash.js'
+import { isAbsolute, type PackageReference } from './reference.js'
 
 /**
  * Enumerates a streaming package (HLS `.m3u8` or DASH `.mpd`) from its manifest, since HTTP has no
@@ -27,17 +28,6 @@ export interface PackageFile {
   readonly rel: string
   /** Backend path (decoded URL path without the leading '/'). */
   readonly path: string
-}
-
-/** A reference found in a manifest, resolved against the manifest's URL. */
-export interface PackageReference {
-  readonly url: URL
-  /** Written as an absolute URL (a scheme or `//host`) somewhere along its resolution. */
-  readonly absolute: boolean
-  /** An HLS playlist, to be read for further references. */
-  readonly playlist?: boolean
-  /** A key: skipped, not refused, when outside the package. */
-  readonly key?: boolean
 }
 
 /** Reads one manifest or playlist of the package by backend path. */

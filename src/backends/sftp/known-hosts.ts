@@ -1,7 +1,7 @@
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto'
 import { appendFile, mkdir, readFile } from 'node:fs/promises'
 import { dirname } from 'node:path'
-import type { SshOptions } from './types.js'
+import type { SshOptions } from '../types.js'
 
 // OpenSSH's known_hosts file (sshd(8) "SSH_KNOWN_HOSTS FILE FORMAT"), read the way `ssh` reads it:
 // plain and wildcard host patterns, `[host]:port` for other ports than 22, hashed `|1|salt|hash`

@@ -1,5 +1,5 @@
 import { Readable } from 'node:stream'
-import type { PublishError } from '../errors.js'
+import type { PublishError } from '../../errors.js'
 
 /** What an ObjectReader needs from its backend. */
 export interface ObjectSource {

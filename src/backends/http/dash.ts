@@ -1,6 +1,5 @@
 import { SaxesParser } from 'saxes'
-// Only a type comes back from http-package.ts: no import cycle at run time.
-import type { PackageReference } from './http-package.js'
+import { isAbsolute, type PackageReference } from './reference.js'
 
 /** An XML element with its local name, attributes and children; text is kept for BaseURL only. */
 interface Element {
@@ -130,11 +129,6 @@ export function fill(template: string | undefined, vars: Readonly<Record<string,
     if (value === undefined) throw new Error(`$${name}$ cannot be filled in ${template}`)
     return width ? value.padStart(Number(width), '0') : value
   })
-}
-
-/** Whether a reference is written as an absolute URL (with a scheme, or scheme-relative). */
-export function isAbsolute(uri: string): boolean {
-  return /^[a-z][a-z0-9+.-]*:/i.test(uri) || uri.startsWith('//')
 }
 
 /** `base` moved by the element's first BaseURL child, if it has one. */

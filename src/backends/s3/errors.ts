@@ -1,7 +1,7 @@
 // How the AWS SDK's and the socket's failures read as our codes: the S3 backend's error edge.
 import { S3ServiceException } from '@aws-sdk/client-s3'
-import type { Code } from '../errors.js'
-import { networkErrorCode } from './network-errors.js'
+import type { Code } from '../../errors.js'
+import { networkErrorCode } from '../network-errors.js'
 
 const serviceCodes: Readonly<Record<string, Code>> = {
   NoSuchKey: 'ERR_NOT_FOUND',

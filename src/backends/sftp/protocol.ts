@@ -1,7 +1,7 @@
 import type { Socket } from 'node:net'
 import { Readable, Writable } from 'node:stream'
 import type { Client, SFTPWrapper, Stats } from 'ssh2'
-import type { Entry } from './types.js'
+import type { Entry } from '../types.js'
 
 // SFTP requests and streams the backend needs beyond ssh2's own API. ssh2's createReadStream and
 // createWriteStream keep one request in flight, which makes the throughput a function of the round

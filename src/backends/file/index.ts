@@ -3,8 +3,8 @@ import { mkdir, open, readdir, readlink, rename, rmdir, stat, unlink, type FileH
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import { PublishError, type Code } from '../errors.js'
-import type { Backend, BackendFactory, Entry, LocationGuard, WriteOptions } from './types.js'
+import { PublishError, type Code } from '../../errors.js'
+import type { Backend, BackendFactory, Entry, LocationGuard, WriteOptions } from '../types.js'
 
 /**
  * Local or mounted file systems (`file:///abs/path`). The location policy confines every path to the

@@ -3,7 +3,7 @@ import { once } from 'node:events'
 import { Readable, Writable, type PassThrough } from 'node:stream'
 import { TLSSocket } from 'node:tls'
 import { FTPError, type Client, type FileInfo, type FTPContext } from 'basic-ftp'
-import type { Entry } from './types.js'
+import type { Entry } from '../types.js'
 
 // FTP commands and replies the backend needs beyond basic-ftp's own API, each for a server quirk.
 

@@ -1,6 +1,6 @@
 import { FTPError } from 'basic-ftp'
-import type { Connection } from './ftp-protocol.js'
-import type { HashAlgorithm } from './types.js'
+import type { Connection } from './protocol.js'
+import type { HashAlgorithm } from '../types.js'
 
 // Digests computed by the FTP server itself. No RFC covers them; servers offer one or more of:
 // HASH (draft-bryan-ftpext-hash: FEAT "HASH SHA-1*;SHA-256;MD5", OPTS HASH to choose, reply

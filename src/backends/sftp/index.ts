@@ -3,15 +3,15 @@ import { posix } from 'node:path'
 import type { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
 import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTPWrapper, type Stats } from 'ssh2'
-import { PublishError, type Code } from '../errors.js'
-import { REDACTED } from '../observability/index.js'
-import { checkedAddress, unbracketed } from './checked-lookup.js'
-import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './sftp-protocol.js'
-import { ConnectionPool } from './connection-pool.js'
-import { networkErrorCode } from './network-errors.js'
-import { hostKeyCheck } from './ssh-known-hosts.js'
-import { KnownDirs } from './known-dirs.js'
-import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from './types.js'
+import { PublishError, type Code } from '../../errors.js'
+import { REDACTED } from '../../observability/index.js'
+import { checkedAddress, unbracketed } from '../checked-lookup.js'
+import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './protocol.js'
+import { ConnectionPool } from '../connection-pool.js'
+import { networkErrorCode } from '../network-errors.js'
+import { hostKeyCheck } from './known-hosts.js'
+import { KnownDirs } from '../known-dirs.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, WriteOptions } from '../types.js'
 
 /**
  * SFTP servers (`sftp://user@host:port/path`) through a small pool of SSH sessions, logged in with
@@ -27,7 +27,7 @@ type Operation = 'stat' | 'list' | 'read' | 'write' | 'rename' | 'remove' | 'mkd
 
 // Idle sessions keep their host slots; more than a few only starve other tasks on that host.
 const MAX_IDLE_SESSIONS = 4
-// What a download buffers ahead of a slow consumer, besides the requests in flight (sftp-protocol.ts).
+// What a download buffers ahead of a slow consumer, besides the requests in flight (protocol.ts).
 const READ_BUFFER_BYTES = 1 << 20
 // What an upload accepts from its source before the source has to wait for the server.
 const WRITE_BUFFER_BYTES = 1 << 20

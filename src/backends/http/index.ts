@@ -2,12 +2,12 @@ import { Agent as HttpAgent, request as httpRequest, type IncomingMessage, type 
 import { Agent as HttpsAgent, request as httpsRequest } from 'node:https'
 import { Readable, Transform, type TransformCallback } from 'node:stream'
 import { rootCertificates } from 'node:tls'
-import { PublishError, type Code } from '../errors.js'
-import { REDACTED } from '../observability/index.js'
-import { checkedLookup } from './checked-lookup.js'
-import { encodePath, enumeratePackage } from './http-package.js'
-import { networkErrorCode } from './network-errors.js'
-import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from './types.js'
+import { PublishError, type Code } from '../../errors.js'
+import { REDACTED } from '../../observability/index.js'
+import { checkedLookup } from '../checked-lookup.js'
+import { encodePath, enumeratePackage } from './package.js'
+import { networkErrorCode } from '../network-errors.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from '../types.js'
 
 /**
  * HTTP and HTTPS origins as read-only sources (`https://user:password@host:port/path`). A path is
@@ -164,7 +164,7 @@ class HttpBackend implements Backend {
     throw this.readOnly('mkdir', path)
   }
 
-  /** The files of the HLS or DASH package whose manifest is at `manifestPath`; see http-package.ts. */
+  /** The files of the HLS or DASH package whose manifest is at `manifestPath`; see package.ts. */
   async listPackage(manifestPath: string, signal: AbortSignal): Promise<Array<{ rel: string; path: string }>> {
     const { files } = await enumeratePackage(this.base, manifestPath, (path) => this.readText(path, signal))
     return files

@@ -1,9 +1,9 @@
 import { isIP } from 'node:net'
 import { rootCertificates, type ConnectionOptions } from 'node:tls'
 import { Client, FTPError } from 'basic-ftp'
-import { checkedAddress, unbracketed } from './checked-lookup.js'
-import { keepTlsDataSocketsOpen, type Connection } from './ftp-protocol.js'
-import type { BackendContext, Endpoint } from './types.js'
+import { checkedAddress, unbracketed } from '../checked-lookup.js'
+import { keepTlsDataSocketsOpen, type Connection } from './protocol.js'
+import type { BackendContext, Endpoint } from '../types.js'
 
 // Opening a logged-in control connection, in the clear or with TLS (explicit or implicit), and
 // telling apart the TLS failures that no retry will cure.
