@@ -33,6 +33,7 @@ export const catalog = {
   ERR_SECRET_KEY: { fault: 'Server', retry: false, text: 'Sealed credentials cannot be opened' },
   // Server
   ERR_CONFIG_INVALID: { fault: 'Server', retry: false, text: 'Invalid configuration' },
+  ERR_DATABASE: { fault: 'Server', retry: false, text: 'Database not usable' },
   ERR_INTERNAL: { fault: 'Server', retry: false, text: 'Internal error' },
 } as const satisfies Record<string, { fault: 'Client' | 'Server' | null; retry: boolean; text: string }>
 

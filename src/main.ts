@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs'
-import type { Server } from 'node:http'
+import type { RequestListener, Server } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { hostname } from 'node:os'
@@ -8,7 +8,7 @@ import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js
 import { createHostLimiter } from './backends/index.js'
 import type { Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
-import { createMetrics, createProbeEdge } from './metrics/index.js'
+import { answerWhileStarting, createMetrics, createProbeEdge } from './metrics/index.js'
 import type { Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
 import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
@@ -25,9 +25,39 @@ export interface RunningServer {
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   if (config.cdnBase.startsWith('file:')) mkdirSync(fileURLToPath(config.cdnBase), { recursive: true })
   const sealer = createSealer(loadSecretKey(config))
+  // Listening before the database is open: orchestrators see the process alive (/healthz) but not
+  // ready (/readyz 503) while PostgreSQL comes up; the full routes replace these once it answers.
+  let route: RequestListener = answerWhileStarting
+  const edge = createEdgeServer(
+    {
+      headersTimeoutMs: config.headersTimeoutMs,
+      requestTimeoutMs: config.requestTimeoutMs,
+      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
+      maxConnections: config.maxConnections,
+      maxBodyBytes: config.maxBodyBytes,
+      ...(config.tlsCert && config.tlsKey && { tls: { cert: config.tlsCert, key: config.tlsKey, ...(config.tlsClientCa && { clientCa: config.tlsClientCa }) } }),
+      logger,
+    },
+    (req, res) => route(req, res),
+  )
+  const { server } = edge
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(config.port, config.host, resolve)
+  })
   // PostgreSQL when a URL is given: instances on one database share tasks, host caps and housekeeping.
   const shared = config.databaseUrl
-    ? await openPostgres(config.databaseUrl, { poolSize: config.databasePoolSize, connectionsPerHost: config.connectionsPerHost, now: Date.now, logger })
+    ? await openPostgres(config.databaseUrl, {
+        poolSize: config.databasePoolSize,
+        connectionsPerHost: config.connectionsPerHost,
+        waitMs: config.databaseWaitS * 1000,
+        keyFingerprint: sealer.fingerprint,
+        now: Date.now,
+        logger,
+      }).catch(async (e: unknown) => {
+        await new Promise((resolve) => server.close(resolve))
+        throw e
+      })
     : undefined
   const store = sealTaskStore(shared?.store ?? openSqliteStore(config.databaseFile), sealer, logger)
   const policy = createLocationPolicy(config.fileRoots, { rules: config.locationRules, allowedHosts: config.allowedHosts, deniedHosts: config.deniedHosts })
@@ -95,29 +125,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
   })
 
-  const edge = createEdgeServer(
-    {
-      headersTimeoutMs: config.headersTimeoutMs,
-      requestTimeoutMs: config.requestTimeoutMs,
-      keepAliveTimeoutMs: config.keepAliveTimeoutMs,
-      maxConnections: config.maxConnections,
-      maxBodyBytes: config.maxBodyBytes,
-      ...(config.tlsCert && config.tlsKey && { tls: { cert: config.tlsCert, key: config.tlsKey, ...(config.tlsClientCa && { clientCa: config.tlsClientCa }) } }),
-      logger,
-    },
-    (req, res) => {
-      soap(req, res)
-        .then(async (handled) => handled || (await admin(req, res)) || (await probes(req, res)))
-        .then((handled) => {
-          if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
-        })
-        .catch((e) => {
-          logger.error({ err: e }, 'request failed')
-          res.destroy()
-        })
-    },
-  )
-  const { server } = edge
+  route = (req, res) => {
+    soap(req, res)
+      .then(async (handled) => handled || (await admin(req, res)) || (await probes(req, res)))
+      .then((handled) => {
+        if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
+      })
+      .catch((e) => {
+        logger.error({ err: e }, 'request failed')
+        res.destroy()
+      })
+  }
   // SIGHUP re-reads the certificate (renewed by certbot, a secret store, …); without TLS it keeps its
   // default meaning, so a foreground server still ends with its terminal.
   const onHangup = () => {
@@ -127,10 +145,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
   worker.start()
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject)
-    server.listen(config.port, config.host, resolve)
-  })
   const port = (server.address() as AddressInfo).port
   logger.info({ port, host: config.host, path: config.soapPath, tls: edge.secure, dataDir: config.dataDir, credentialsSealed: sealer.keyed }, 'apubi-server listening')
 

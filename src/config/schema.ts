@@ -1,5 +1,6 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
+import { PERCENT_ENCODE_HELP, unambiguousAuthority } from './url-authority.js'
 
 /**
  * Every setting, described once: its environment variable, its type and default (with the unit in
@@ -44,12 +45,13 @@ export const settings = {
   port: { env: 'APUBI_PORT', schema: z.coerce.number().int().min(0).max(65535).default(8080), help: 'TCP port of the SOAP endpoint' },
   host: { env: 'APUBI_HOST', schema: z.string().default('0.0.0.0'), help: 'Address to listen on' },
   dataDir: { env: 'APUBI_DATA_DIR', schema: z.string().default('./data'), help: 'Folder of the task database and of the default CDN folder' },
-  databaseUrl: { env: 'APUBI_DATABASE_URL', schema: z.string().regex(/^postgres(?:ql)?:\/\//i, 'must be a postgres:// URL; the value is not shown').optional(), help: 'postgres://user:password@host:5432/database: keep tasks in PostgreSQL, shared by every instance given the same URL (default: SQLite in the data dir, one instance)' },
+  databaseUrl: { env: 'APUBI_DATABASE_URL', schema: z.string().regex(/^postgres(?:ql)?:\/\//i, 'must be a postgres:// URL; the value is not shown').refine(unambiguousAuthority, PERCENT_ENCODE_HELP).optional(), help: 'postgres://user:password@host:5432/database: keep tasks in PostgreSQL, shared by every instance given the same URL (default: SQLite in the data dir, one instance)' },
+  databaseWaitS: { env: 'APUBI_DATABASE_WAIT_S', schema: z.coerce.number().int().min(0).default(60), help: 'At start, how long to wait for a PostgreSQL that refuses or times out connections (it often starts after us), retrying with capped backoff; /healthz answers meanwhile and /readyz says 503; past it the server exits non-zero, seconds' },
   databasePoolSize: { env: 'APUBI_DATABASE_POOL_SIZE', schema: z.coerce.number().int().min(2).default(10), help: 'Connections each instance keeps open to PostgreSQL for its tasks (at least 2; one more holds its host connection slots)' },
   secretKey: { env: 'APUBI_SECRET_KEY', schema: z.string().trim().regex(/^(?:[0-9a-f]{64}|[A-Za-z0-9+/_-]{43}=?)$/i, 'must be 32 bytes as 64 hex digits or as base64 (openssl rand -base64 32); the value is not shown').optional(), help: 'Key that seals (AES-256-GCM) the credentials of task URLs in the database: 32 bytes as hex or base64 (default: none, stored unsealed in the owner-only file)' },
   secretKeyFile: { env: 'APUBI_SECRET_KEY_FILE', schema: z.string().optional(), help: 'File holding the key, instead of APUBI_SECRET_KEY (for secret stores that mount files)' },
   fileRoots: { env: 'APUBI_FILE_ROOTS', schema: list.optional(), help: 'Colon-separated absolute folders that file:// sources and destinations may touch (default: the data dir)' },
-  cdnBase: { env: 'APUBI_CDN_BASE', schema: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//i, 'must be an absolute URL').optional(), help: 'Base URL a relative DestinationAsset resolves against (default: file://<data dir>/cdn/); may hold credentials' },
+  cdnBase: { env: 'APUBI_CDN_BASE', schema: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\//i, 'must be an absolute URL').refine(unambiguousAuthority, PERCENT_ENCODE_HELP).optional(), help: 'Base URL a relative DestinationAsset resolves against (default: file://<data dir>/cdn/); may hold credentials' },
   soapPath: { env: 'APUBI_SOAP_PATH', schema: z.string().startsWith('/').default('/apubi'), help: 'HTTP path of the SOAP endpoint' },
   publicUrl: { env: 'APUBI_PUBLIC_URL', schema: z.string().url().optional(), help: 'Endpoint address written into the WSDL (default: http://<host>:<port><path>)' },
   logLevel: { env: 'APUBI_LOG_LEVEL', schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'), help: 'Log level' },

@@ -51,3 +51,19 @@ function send(res: ServerResponse, status: number, type: string, body: string): 
   res.writeHead(status, { 'Content-Type': type, 'Cache-Control': 'no-store', 'Content-Length': String(Buffer.byteLength(body)) })
   res.end(res.req.method === 'HEAD' ? undefined : body)
 }
+
+/**
+ * Before the task store is open (the database may still be coming up): the process is alive, not
+ * ready, and every other request is asked to come back later.
+ */
+export function answerWhileStarting(req: IncomingMessage, res: ServerResponse): void {
+  const target = req.url ?? '/'
+  const queryAt = target.indexOf('?')
+  const path = queryAt < 0 ? target : target.slice(0, queryAt)
+  if (path === '/healthz') send(res, 200, 'application/json; charset=utf-8', JSON.stringify({ status: 'ok' }))
+  else if (path === '/readyz') send(res, 503, 'application/json; charset=utf-8', JSON.stringify({ status: 'not ready', checks: { database: false } }))
+  else {
+    res.setHeader('Retry-After', '5')
+    send(res, 503, 'text/plain; charset=utf-8', 'Starting: waiting for the database\n')
+  }
+}

@@ -30,6 +30,11 @@ export interface Sealer {
    * plain SHA-256 without a key (as before keys existed, so active tasks keep deduplicating).
    */
   digest(text: string): string
+  /**
+   * Tells keys apart without revealing them: an HMAC of a constant under the key ('none' without a
+   * key). Instances sharing a database must show the same one (postgres/key-check.ts).
+   */
+  readonly fingerprint: string
 }
 
 const PREFIX = 'sealed:v1:'
@@ -88,6 +93,7 @@ export function createSealer(key?: Buffer): Sealer {
   const header = `${PREFIX}${keyId}:`
   return {
     keyed: true,
+    fingerprint: createHmac('sha256', key).update('apubi secret key fingerprint v1').digest('base64url'),
     seal(value) {
       if (isSealed(value) || redact(value) === value) return value
       const iv = randomBytes(IV_BYTES)
@@ -117,6 +123,7 @@ export function createSealer(key?: Buffer): Sealer {
 
 const unkeyed: Sealer = {
   keyed: false,
+  fingerprint: 'none',
   seal: (value) => value,
   unseal(value) {
     if (!isSealed(value)) return value

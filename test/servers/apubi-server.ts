@@ -16,6 +16,8 @@ export interface TestServer {
   output(): string
   /** SIGTERM, and waits for the exit. Temporary folders are removed unless `keep`. */
   stop(options?: { keep?: boolean }): Promise<number | null>
+  /** Resolves with the exit code once the process has ended on its own or been stopped. */
+  exited: Promise<number | null>
   /** SIGKILL: a crash. Folders are kept, for a restart on the same data. */
   kill(): Promise<void>
 }
@@ -27,6 +29,8 @@ export interface StartOptions {
   readonly fileRoot?: string
   /** Run the compiled server (dist/, as `npm start` does) rather than the sources through tsx. */
   readonly built?: boolean
+  /** Return once the process runs, without waiting for the WSDL (a server that waits or fails at start). */
+  readonly started?: boolean
 }
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
@@ -69,7 +73,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   child.stderr.on('data', (d) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
   const url = `http://127.0.0.1:${port}/apubi`
-  for (let i = 0; ; i++) {
+  for (let i = 0; !options.started; i++) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited at start:\n${output}`)
     const ok = await fetch(`${url}?wsdl`).then((r) => r.ok, () => false)
     if (ok) break
@@ -83,6 +87,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
     fileRoot,
     process: child,
     output: () => output,
+    exited,
     async stop({ keep = false } = {}) {
       if (child.exitCode === null) child.kill('SIGTERM')
       const code = await exited

@@ -18,6 +18,10 @@ export interface PostgresServer {
   dropDatabase(url: string): Promise<void>
   /** Runs one statement on the database of `url` with its own connection. */
   query<R extends pg.QueryResultRow = pg.QueryResultRow>(url: string, text: string, values?: unknown[]): Promise<R[]>
+  /** Stops the server, keeping its data and port, as a database that is down or not up yet. */
+  pause(): Promise<void>
+  /** Starts it again after `pause`, on the same port and data. */
+  resume(): Promise<void>
   stop(): Promise<void>
 }
 
@@ -48,7 +52,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
     user: USER,
     password: PASSWORD,
     authMethod: 'scram-sha-256',
-    persistent: false,
+    // Kept between pause and resume; `stop` removes the whole folder.
+    persistent: true,
     createPostgresUser: true,
     initdbFlags: ['--encoding=UTF8', '--locale=C'],
     postgresFlags: [
@@ -93,6 +98,8 @@ export async function startPostgres(options: PostgresOptions = {}): Promise<Post
       const name = new URL(target).pathname.slice(1)
       await query(url('postgres'), `DROP DATABASE IF EXISTS ${pg.escapeIdentifier(name)} WITH (FORCE)`)
     },
+    pause: () => server.stop(),
+    resume: () => server.start(),
     async stop() {
       await server.stop()
       await rm(base, { recursive: true, force: true })

@@ -98,7 +98,7 @@ describe('architecture', () => {
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
-      metrics: ['createMetrics', 'createProbeEdge'],
+      metrics: ['answerWhileStarting', 'createMetrics', 'createProbeEdge'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
       soap: [
         'APUBI_NS',

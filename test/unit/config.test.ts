@@ -29,6 +29,7 @@ describe('loadConfig', () => {
         port: 8080,
         host: '0.0.0.0',
         dataDir,
+        databaseWaitS: 60,
         databasePoolSize: 10,
         fileRoots: [dataDir],
         cdnBase: `file://${dataDir}/cdn/`,
@@ -168,6 +169,24 @@ describe('loadConfig', () => {
     it('ends the CDN base with a slash', () => {
       assert.equal(loadConfig({ APUBI_CDN_BASE: 'ftp://cdn:pw@cdn.example/www' }).cdnBase, 'ftp://cdn:pw@cdn.example/www/')
       assert.equal(loadConfig({ APUBI_CDN_BASE: 'file:///srv/cdn/' }).cdnBase, 'file:///srv/cdn/')
+    })
+
+    it("refuses URL settings whose password holds an unencoded '@', '/' or '#', without showing any of them", () => {
+      for (const [variable, value] of [
+        ['APUBI_CDN_BASE', 'ftp://cdn:Xy@Secret9@cdn.example/www/'],
+        ['APUBI_CDN_BASE', 'sftp://cdn:Xy/Secret9@cdn.example/www/'],
+        ['APUBI_DATABASE_URL', 'postgres://apubi:Xy@Secret9@db.example/apubi'],
+        ['APUBI_DATABASE_URL', 'postgres://apubi:Xy#Secret9@db.example/apubi'],
+      ] as const) {
+        assert.throws(
+          () => loadConfig({ [variable]: value }),
+          (e: Error) => e.message.includes(`${variable} (`) && e.message.includes('percent-encode') && !/Xy|Secret9|example/.test(e.message),
+          `${variable}=${value}`,
+        )
+      }
+      assert.equal(loadConfig({ APUBI_CDN_BASE: 'ftp://cdn:Xy%40Secret9@cdn.example/www/' }).cdnBase, 'ftp://cdn:Xy%40Secret9@cdn.example/www/')
+      // The credentials list takes host URLs only: an '@' there is refused as it always was.
+      assert.throws(() => loadConfig({ APUBI_CONFIG: '' }, { credentials: [{ url: 'ftp://a@b@cdn.example', user: 'u' }] } as never))
     })
 
     it('derives the public URL from host, port and path, with a loopback address for a wildcard host', () => {

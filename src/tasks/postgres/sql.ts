@@ -66,6 +66,11 @@ export const migrations: readonly string[] = [
     at bigint NOT NULL,
     PRIMARY KEY (task_id, rel)
   );`,
+  // Facts every instance on the database must agree on (the secret key's fingerprint, see key-check.ts).
+  `CREATE TABLE apubi_setting (
+    name text PRIMARY KEY,
+    value text NOT NULL
+  );`,
 ]
 
 /** Where migrate.ts records the versions applied. */
@@ -77,6 +82,15 @@ export const createMigrationTable = `CREATE TABLE IF NOT EXISTS apubi_schema (
 export const schemaVersion = `SELECT coalesce(max(version), 0) AS version FROM apubi_schema`
 
 export const recordMigration = `INSERT INTO apubi_schema (version, applied_at) VALUES ($1, $2)`
+
+/** Who we are on the server, for a message that says what to grant to whom. */
+export const whoAmI = `SELECT current_user AS role, current_database() AS database`
+
+/** Records a setting unless one is there already; returns the one that counts. */
+export const settingOnce = `WITH added AS (
+    INSERT INTO apubi_setting (name, value) VALUES ($1, $2) ON CONFLICT (name) DO NOTHING RETURNING value
+  )
+  SELECT value FROM added UNION ALL SELECT value FROM apubi_setting WHERE name = $1 LIMIT 1`
 
 /** Waits for the lock (of this database) until the transaction ends. */
 export const lockUntilCommit = `SELECT pg_advisory_xact_lock($1::bigint)`
