@@ -10,7 +10,7 @@ export const catalog = {
   // Requests
   ERR_REQUEST_INVALID: { fault: 'Client', retry: false, text: 'Invalid request' },
   ERR_REQUEST_TOO_LARGE: { fault: 'Client', retry: false, text: 'Request too large' },
-  ERR_UNAUTHENTICATED: { fault: 'Client', retry: false, text: 'Authentication required' },
+  ERR_UNAUTHENTICATED: { fault: 'Client', retry: false, text: 'Authentication failed' },
   ERR_UNKNOWN_OPERATION: { fault: 'Client', retry: false, text: 'Unknown operation' },
   ERR_POLICY_DENIED: { fault: 'Client', retry: false, text: 'Location not allowed' },
   ERR_UNSUPPORTED_SCHEME: { fault: 'Client', retry: false, text: 'Unsupported URL scheme' },

@@ -11,6 +11,8 @@ export interface AuthOptions {
   readonly allowedClients: readonly string[]
   /** How old (or how far ahead) a PasswordDigest's Created may be; its nonce is remembered this long. */
   readonly windowMs: number
+  /** Nonces remembered per user within a window; past it new digests are refused (default 100,000). */
+  readonly maxNoncesPerUser?: number
   readonly now: () => number
 }
 
@@ -23,8 +25,11 @@ export class AuthenticationError extends PublishError {
   }
 }
 
-/** Nonces remembered at most; only requests whose digest is right get this far. */
-const MAX_NONCES = 100_000
+/**
+ * Nonces remembered per user: only requests whose digest is right get this far, so only a client
+ * holding the credentials can fill it, and then its own new digests wait for the window to pass.
+ */
+const MAX_NONCES_PER_USER = 100_000
 
 const sha256 = (text: string): Buffer => createHash('sha256').update(text, 'utf8').digest()
 /** Equal-length digests compared in constant time: neither the length nor a common prefix shows. */
@@ -38,7 +43,9 @@ const same = (a: string, b: string): boolean => timingSafeEqual(sha256(a), sha25
 export function createAuthenticator(options: AuthOptions) {
   const allowed = clientList(options.allowedClients)
   const { user, password, windowMs, now } = options
-  const nonces = new Map<string, number>()
+  const maxNonces = options.maxNoncesPerUser ?? MAX_NONCES_PER_USER
+  /** Per user, each nonce with the time it may be used again; in insertion order, so expiry order. */
+  const nonces = new Map<string, Map<string, number>>()
   const required = user !== undefined && password !== undefined
 
   const credentialsMatch = (givenUser: string, givenPassword: string): boolean => {
@@ -48,15 +55,23 @@ export function createAuthenticator(options: AuthOptions) {
     return userMatches && passwordMatches
   }
 
-  function rememberNonce(nonce: string, at: number): boolean {
-    if (nonces.size >= MAX_NONCES) {
-      for (const [known, expires] of nonces) if (expires <= at) nonces.delete(known)
-      if (nonces.size >= MAX_NONCES) nonces.delete(nonces.keys().next().value!)
+  /**
+   * Remembers a nonce of `user` for two windows (a Created up to a window ahead stays fresh for two).
+   * A full memory refuses the new digest rather than forget a recent nonce, which would let a flood
+   * of fresh digests make room for a replay.
+   * @throws AuthenticationError for a nonce seen within the window, or when the memory is full.
+   */
+  function rememberNonce(user: string, nonce: string, at: number): void {
+    let seen = nonces.get(user)
+    if (!seen) nonces.set(user, (seen = new Map()))
+    for (const [known, expires] of seen) {
+      if (expires > at) break
+      seen.delete(known)
     }
-    const expires = nonces.get(nonce)
-    if (expires !== undefined && expires > at) return false
-    nonces.set(nonce, at + 2 * windowMs) // a Created up to a window ahead stays fresh for two
-    return true
+    const expires = seen.get(nonce)
+    if (expires !== undefined && expires > at) throw new AuthenticationError('nonce replayed')
+    if (seen.size >= maxNonces) throw new AuthenticationError(`more than ${maxNonces} PasswordDigest nonces of this user within the window: new digests wait until older nonces expire`)
+    seen.set(nonce, at + 2 * windowMs)
   }
 
   function checkDigest(token: UsernameToken): void {
@@ -70,7 +85,7 @@ export function createAuthenticator(options: AuthOptions) {
     const userMatches = same(token.username, user!)
     const digestMatches = same(token.password, expected)
     if (!userMatches || !digestMatches) throw new AuthenticationError('wrong user or password digest')
-    if (!rememberNonce(token.nonce, at)) throw new AuthenticationError('nonce replayed')
+    rememberNonce(token.username, token.nonce, at)
   }
 
   return {

@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import type { TLSSocket } from 'node:tls'
 import { PublishError } from '../errors.js'
-import type { Logger } from '../observability/index.js'
+import { clip, redact, type Logger } from '../observability/index.js'
 import type { TaskService } from '../tasks/index.js'
 import { AuthenticationError, type Authenticator } from './auth.js'
 import { discardRest, readBody } from './body.js'
@@ -10,6 +10,7 @@ import { handle } from './handlers.js'
 import { parseRequest, type ParseLimits } from './parse.js'
 import { rememberStatusParses } from './parse-memo.js'
 import { renderResponse } from './render.js'
+import { escapeXml } from './xml.js'
 
 export interface SoapEdgeOptions {
   readonly path: string
@@ -69,7 +70,7 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       if (!basic) auth.checkToken(request.usernameToken, (req.socket as TLSSocket).encrypted === true)
       operation = request.operation
       // A fault's log line names the task asked about too.
-      if (request.operation === 'GetTaskStatus') taskId = request.taskId
+      if (request.operation === 'GetTaskStatus') taskId = clip(request.taskId)
       const result = await handle(request, options.tasks)
       taskId = result.taskId
       send(res, 200, renderResponse(result.response))
@@ -81,7 +82,7 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       const ms = started ? elapsedMs(started) : 0
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
       else if (e instanceof AuthenticationError) logger.warn({ operation, client: req.socket.remoteAddress, reason: e.reason }, 'soap request refused')
-      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms }, 'soap request')
+      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms, client: req.socket.remoteAddress, ...refusal(fault.error) }, 'soap request')
       onRequest?.(operation, fault.error.code, ms / 1000)
       // Answered before the whole body was read: the rest is read and dropped, bounded, rather than
       // the connection closed under it, which can reset the answer away before the client reads it.
@@ -95,14 +96,39 @@ export function createSoapEdge(options: SoapEdgeOptions) {
   }
 }
 
+/** What the log says of a refused request: the reason as the client read it, and the detail it was not told. */
+function refusal(error: Error): { reason: string; detail?: string } {
+  const reason = clip(redact(error.message), 1024)
+  return error.cause instanceof Error ? { reason, detail: clip(redact(error.cause.message), 1024) } : { reason }
+}
+
+/**
+ * GET and HEAD: the WSDL (`?wsdl`), a schema it imports (`?xsd=name`), or, for a person who opened
+ * the endpoint in a browser, a short page saying what it is and where to go.
+ */
 function serveDescription(res: ServerResponse, query: URLSearchParams, options: SoapEdgeOptions): void {
   const xsd = query.get('xsd')
-  const body = xsd !== null ? options.description.schemas.get(xsd) : query.has('wsdl') ? options.description.wsdl : undefined
+  if (xsd === null && !query.has('wsdl')) {
+    const page = landingPage(options.path)
+    res.writeHead(200, { 'Content-Type': 'text/html; charset=utf-8', 'Content-Length': Buffer.byteLength(page) }).end(page)
+    return
+  }
+  const body = xsd !== null ? options.description.schemas.get(xsd) : options.description.wsdl
   if (body === undefined) {
-    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Try ${options.path}?wsdl\n`)
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`No such schema; the service description is ${options.path}?wsdl\n`)
     return
   }
   send(res, 200, body)
+}
+
+function landingPage(path: string): string {
+  const wsdl = escapeXml(`${path}?wsdl`)
+  return (
+    '<!doctype html><html lang="en"><head><meta charset="utf-8"><title>APUBI endpoint</title></head><body>' +
+    `<h1>APUBI SOAP endpoint</h1><p>The Workflow Manager sends LoadAsset, PurgeAsset and GetTaskStatus here, as SOAP 1.1 over HTTP POST.</p>` +
+    `<ul><li>Service description: <a href="${wsdl}">${wsdl}</a></li><li>Operators: the dashboard at <a href="/admin/">/admin/</a></li></ul>` +
+    '</body></html>\n'
+  )
 }
 
 function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {

@@ -1,5 +1,6 @@
-import { PublishError } from '../errors.js'
-import { parseLocation, resolveDestination, type LocationPolicy } from '../transfer/index.js'
+import { catalog, PublishError } from '../errors.js'
+import { clip } from '../observability/index.js'
+import { isRelativeDestination, parseLocation, resolveDestination, type LocationPolicy } from '../transfer/index.js'
 import type { TaskStore } from './store.js'
 import { publicStatus, type MetadataPair, type PublicStatus, type Task, type TaskKind } from './types.js'
 
@@ -36,7 +37,16 @@ export interface TaskServiceOptions {
 }
 
 function notFound(id: string): PublishError {
-  return new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${id}`)
+  return new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${clip(id)}`)
+}
+
+/**
+ * A relative destination refused once taken under the CDN base: the fault names what the client sent,
+ * never the server's own CDN path; that stays in the cause, for the log.
+ */
+function refusedUnderBase(destination: string, e: unknown): unknown {
+  if (!(e instanceof PublishError)) return e
+  return new PublishError(e.code, `Destination ${JSON.stringify(clip(destination))}: ${catalog[e.code].text.toLowerCase()} under the CDN base (the server log says why)`, { cause: e })
 }
 
 /** What the SOAP edge may ask of the task engine. */
@@ -74,7 +84,11 @@ export class TaskService {
   private async submit(kind: TaskKind, destination: string, metadata: LoadRequest['metadata'], source?: string) {
     const { store, policy, cdnBase, maxAttempts, now, onSubmitted, digest } = this.options
     const target = resolveDestination(destination, cdnBase)
-    await policy.checkResolved(parseLocation(target))
+    try {
+      await policy.checkResolved(parseLocation(target))
+    } catch (e) {
+      throw isRelativeDestination(destination) ? refusedUnderBase(destination, e) : e
+    }
     const dedupeKey = digest(JSON.stringify([kind, source ?? null, target, metadata?.xml ?? null]))
     const result = await store.submit(
       {

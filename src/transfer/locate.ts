@@ -2,7 +2,7 @@ import { lookup } from 'node:dns/promises'
 import { fileURLToPath } from 'node:url'
 import { isScheme, type Endpoint, type LocationGuard, type Scheme } from '../backends/index.js'
 import { PublishError } from '../errors.js'
-import { redact } from '../observability/index.js'
+import { clip, redact } from '../observability/index.js'
 import { parseIp } from './address.js'
 import { createFileRoots } from './file-roots.js'
 import { compileRules, withoutTrailingDot, type NetworkScheme, type RuleSources, type Subject, type Verdict } from './location-rules.js'
@@ -18,24 +18,8 @@ export interface Location {
   readonly url: string
 }
 
-const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
-
 /** `ftpes` is FTP with explicit TLS (AUTH TLS on the plain port), `ftps` implicit TLS. */
 const defaultPorts: Readonly<Record<Scheme, number>> = { file: 0, ftp: 21, ftpes: 21, ftps: 990, sftp: 22, http: 80, https: 443, s3: 0 }
-
-/**
- * A DestinationAsset as an absolute URL: a relative path or identifier is taken under `cdnBase`.
- * @throws PublishError ERR_POLICY_DENIED when a relative path climbs out of the base.
- */
-export function resolveDestination(destination: string, cdnBase: string): string {
-  if (absoluteUrl.test(destination)) return destination
-  const segments = destination.split('/').filter((s) => s !== '' && s !== '.')
-  if (segments.includes('..')) {
-    throw new PublishError('ERR_POLICY_DENIED', `Relative destination ${destination} must not contain '..'`)
-  }
-  const trailing = destination.endsWith('/') && segments.length > 0 ? '/' : ''
-  return cdnBase + segments.map(encodeURIComponent).join('/') + trailing
-}
 
 /**
  * @throws PublishError ERR_UNSUPPORTED_SCHEME for a scheme without a backend,
@@ -50,18 +34,18 @@ export function parseLocation(url: string): Location {
     throw new PublishError('ERR_REQUEST_INVALID', `Not a valid URL (${/^[a-z][a-z0-9+.-]*:/i.exec(url)?.[0] ?? 'no scheme'} …, ${url.length} characters)`)
   }
   const scheme = parsed.protocol.slice(0, -1).toLowerCase()
-  if (!isScheme(scheme)) throw new PublishError('ERR_UNSUPPORTED_SCHEME', `Unsupported URL scheme ${scheme}: in ${redact(url)}`)
+  if (!isScheme(scheme)) throw new PublishError('ERR_UNSUPPORTED_SCHEME', `Unsupported URL scheme ${clip(scheme, 32)}: in ${clip(redact(url))}`)
   const isDirectory = parsed.pathname.endsWith('/')
   if (scheme === 'file') {
     if (parsed.host !== '' && parsed.host !== 'localhost') {
-      throw new PublishError('ERR_REQUEST_INVALID', `file:// URLs name no host: ${redact(url)}`)
+      throw new PublishError('ERR_REQUEST_INVALID', `file:// URLs name no host: ${clip(redact(url))}`)
     }
     let path: string
     try {
       path = fileURLToPath(parsed)
     } catch (e) {
       // An encoded '/' (%2F) or a malformed escape (%zz): the client's mistake, not ours.
-      throw new PublishError('ERR_REQUEST_INVALID', `Not a usable file URL: ${redact(url)}`, { cause: e })
+      throw new PublishError('ERR_REQUEST_INVALID', `Not a usable file URL: ${clip(redact(url))}`, { cause: e })
     }
     return { endpoint: { scheme, host: '', port: 0 }, path: trimSlash(path), isDirectory, url }
   }
@@ -83,7 +67,7 @@ function decodeComponent(text: string, url: string): string {
   try {
     return decodeURIComponent(text)
   } catch (e) {
-    throw new PublishError('ERR_REQUEST_INVALID', `Malformed percent-encoding in ${redact(url)}`, { cause: e })
+    throw new PublishError('ERR_REQUEST_INVALID', `Malformed percent-encoding in ${clip(redact(url))}`, { cause: e })
   }
 }
 
@@ -146,7 +130,7 @@ export function createLocationPolicy(fileRoots: readonly string[], options: Loca
   const resolveName = options.resolve ?? defaultResolver
 
   const checkFile = (path: string): void => {
-    if (!insideRoots(path)) throw new PublishError('ERR_POLICY_DENIED', `file://${path} is outside the allowed file roots`)
+    if (!insideRoots(path)) throw new PublishError('ERR_POLICY_DENIED', `file://${clip(path)} is outside the allowed file roots`)
   }
   const refuse = (location: Location, reason: string): PublishError => new PublishError('ERR_POLICY_DENIED', `${shown(location.url)} is not allowed: ${reason}`)
 
@@ -249,5 +233,5 @@ function rulePath(location: Location): string | undefined {
 
 /** A URL for a message: credentials redacted, no query (it may carry a token) and no fragment. */
 function shown(url: string): string {
-  return redact(url.replace(/[?#].*$/s, ''))
+  return clip(redact(url.replace(/[?#].*$/s, '')))
 }

@@ -27,7 +27,7 @@ describe('authentication against a running server (APUBI_SOAP_USER and APUBI_SOA
   const assertRefused = (answer: { status: number; challenge: string | null; text: string }) => {
     assert.equal(answer.status, 401)
     assert.equal(answer.challenge, 'Basic realm="apubi", charset="UTF-8"')
-    assert.match(answer.text, /<faultcode>soapenv:Client<\/faultcode><faultstring>Authentication required<\/faultstring>/)
+    assert.match(answer.text, /<faultcode>soapenv:Client<\/faultcode><faultstring>Authentication failed<\/faultstring>/)
     assert.match(answer.text, /<message>Authentication failed<\/message>/)
   }
   const client = (credentials?: ClientCredentials) => new ApubiClient(server.url, credentials)
@@ -62,7 +62,7 @@ describe('authentication against a running server (APUBI_SOAP_USER and APUBI_SOA
       const refused = await client(credentials).getTaskStatus(taskId).catch((e: unknown) => e)
       assert.ok(refused instanceof ApubiFault, `accepted: ${JSON.stringify(refused)}`)
       assert.equal(refused.httpStatus, 401)
-      assert.equal(refused.faultstring, 'Authentication required')
+      assert.equal(refused.faultstring, 'Authentication failed')
       assert.equal(refused.detail, 'Authentication failed')
     })
   }
@@ -93,7 +93,7 @@ describe('authentication against a running server (APUBI_SOAP_USER and APUBI_SOA
       env: { ...process.env, APUBI_SOAP_USER: USER, APUBI_SOAP_PASSWORD: 'guess' },
     }).catch((e: { code: number; stderr: string }) => e)
     assert.equal((refused as { code: number }).code, 2)
-    assert.match((refused as { stderr: string }).stderr, /fault \(HTTP 401\): soapenv:Client: Authentication required \(Authentication failed\)/)
+    assert.match((refused as { stderr: string }).stderr, /fault \(HTTP 401\): soapenv:Client: Authentication failed\n/)
   })
 
   it('serves the WSDL without credentials: it holds no secret', async () => {

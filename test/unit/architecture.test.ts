@@ -99,7 +99,7 @@ describe('architecture', () => {
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
       metrics: ['answerWhileStarting', 'createMetrics', 'createProbeEdge'],
-      observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
+      observability: ['MAX_ECHOED_CHARS', 'REDACTED', 'clip', 'createLogger', 'redact', 'secretValuesIn'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',

@@ -96,6 +96,20 @@ describe('WS-Security UsernameToken', () => {
     it(`refuses ${name}`, () => assert.equal(outcome(() => authenticator().checkToken(token, false)), reason))
   }
 
+  it('a flood of fresh digests is refused once the per-user memory is full, and cannot push a recent nonce out', () => {
+    let now = NOW
+    const auth = createAuthenticator({ user: USER, password: PASSWORD, allowedClients: [], windowMs: WINDOW_MS, now: () => now, maxNoncesPerUser: 3 })
+    const first = digestToken()
+    assert.equal(outcome(() => auth.checkToken(first, false)), 'accepted')
+    for (let i = 0; i < 2; i++) assert.equal(outcome(() => auth.checkToken(digestToken(), false)), 'accepted')
+    for (let i = 0; i < 5; i++) {
+      assert.equal(outcome(() => auth.checkToken(digestToken(), false)), 'more than 3 PasswordDigest nonces of this user within the window: new digests wait until older nonces expire')
+    }
+    assert.equal(outcome(() => auth.checkToken(first, false)), 'nonce replayed')
+    now = NOW + 2 * WINDOW_MS + 1
+    assert.equal(outcome(() => auth.checkToken(digestToken({ created: new Date(now).toISOString() }), false)), 'accepted')
+  })
+
   it('a wrong digest does not use up its nonce', () => {
     const auth = authenticator()
     const nonce = Buffer.from('kept').toString('base64')

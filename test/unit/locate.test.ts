@@ -7,7 +7,8 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { isPublishError } from '../../src/errors.js'
-import { createLocationPolicy, parseLocation, resolveDestination, type Location } from '../../src/transfer/locate.js'
+import { resolveDestination } from '../../src/transfer/destination.js'
+import { createLocationPolicy, parseLocation, type Location } from '../../src/transfer/locate.js'
 import { thrownMessage } from './thrown.js'
 
 
@@ -17,14 +18,12 @@ describe('resolveDestination', () => {
     ['a relative file', 'movies/a.ts', 'file:///srv/cdn/movies/a.ts'],
     ['a bare identifier', 'a.ts', 'file:///srv/cdn/a.ts'],
     ['a trailing slash is kept: a directory', 'movies/2024/', 'file:///srv/cdn/movies/2024/'],
-    ['a leading slash stays under the base', '/movies/a.ts', 'file:///srv/cdn/movies/a.ts'],
     ['. and empty segments dropped', './movies//./a.ts', 'file:///srv/cdn/movies/a.ts'],
     ['empty is the base itself', '', 'file:///srv/cdn/'],
-    ['a lone slash is the base itself', '/', 'file:///srv/cdn/'],
     ['.. inside a name is only a name', 'movies/..a.ts', 'file:///srv/cdn/movies/..a.ts'],
     ['spaces encoded', 'my movies/a b.ts', 'file:///srv/cdn/my%20movies/a%20b.ts'],
     ['# encoded, not a fragment', 'a#1.ts', 'file:///srv/cdn/a%231.ts'],
-    ['% encoded, not an escape', '100%25.ts', 'file:///srv/cdn/100%2525.ts'],
+    ['a % that starts no escape is a character', '100%.ts', 'file:///srv/cdn/100%25.ts'],
     ['? encoded, not a query', 'a?.ts', 'file:///srv/cdn/a%3F.ts'],
     ['UTF-8 encoded', 'été.ts', 'file:///srv/cdn/%C3%A9t%C3%A9.ts'],
     // The SOAP parser trims values; whatever whitespace is left is part of the name.
@@ -45,6 +44,34 @@ describe('resolveDestination', () => {
       thrownMessage('ERR_POLICY_DENIED', () => resolveDestination(destination, base))
     })
   }
+
+  const mistakes: Array<[what: string, destination: string, says: RegExp]> = [
+    ['a leading slash', '/etc/x', /starts with '\/'/],
+    ['a lone slash', '/', /starts with '\/'/],
+    ['backslashes', 'a\\..\\..\\x', /holds a backslash/],
+    ['a control character', 'a\u0000b.ts', /holds a control character/],
+    ['a newline', 'movies/a.ts\nx', /holds a control character/],
+    ['a percent-escaped dot', 'a/%2e%2e/x', /holds a percent-escape/],
+    ['a percent-escaped name', '100%25.ts', /holds a percent-escape/],
+  ]
+  for (const [what, destination, says] of mistakes) {
+    it(`refuses ${what} (${JSON.stringify(destination)}) with ERR_REQUEST_INVALID, a Client fault`, () => {
+      assert.match(thrownMessage('ERR_REQUEST_INVALID', () => resolveDestination(destination, base)), says)
+    })
+  }
+
+  it('reads a file:// destination by the same rule once decoded: no backslash or control character in its names', () => {
+    assert.match(thrownMessage('ERR_REQUEST_INVALID', () => resolveDestination('file:///srv/cdn/a%5C..%5Cx', base)), /holds a backslash/)
+    assert.match(thrownMessage('ERR_REQUEST_INVALID', () => resolveDestination('file:///srv/cdn/a%0Ab', base)), /holds a control character/)
+    // The same name, relative and as a file:// URL, is the same file.
+    assert.equal(resolveDestination('my movies/a b.ts', base), 'file:///srv/cdn/my%20movies/a%20b.ts')
+  })
+
+  it('echoes at most 256 characters of a refused destination', () => {
+    const message = thrownMessage('ERR_REQUEST_INVALID', () => resolveDestination(`/${'x'.repeat(60_000)}`, base))
+    assert.ok(message.length < 600, `${message.length} characters`)
+    assert.match(message, /… \(cut, 60001 characters in all\)/)
+  })
 
   for (const url of ['ftp://cdn.example/movies/a b.ts', 'file:///elsewhere/a%20b.ts', 'FTP://CDN.example/x/../y', 'sftp://u:p@h/%2Fsrv/']) {
     it(`leaves the absolute URL ${url} untouched`, () => {
