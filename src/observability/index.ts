@@ -1,5 +1,5 @@
 // Public API of observability/: the logger and the one redaction every output uses.
 export { createLogger } from './logger.js'
 export type { Logger } from './logger.js'
-export { clip, MAX_ECHOED_CHARS } from './clip.js'
+export { clip } from './clip.js'
 export { redact, REDACTED, secretValuesIn } from './redact.js'

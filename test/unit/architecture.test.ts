@@ -99,7 +99,7 @@ describe('architecture', () => {
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
       metrics: ['answerWhileStarting', 'createMetrics', 'createProbeEdge'],
-      observability: ['MAX_ECHOED_CHARS', 'REDACTED', 'clip', 'createLogger', 'redact', 'secretValuesIn'],
+      observability: ['REDACTED', 'clip', 'createLogger', 'redact', 'secretValuesIn'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -118,7 +118,7 @@ describe('architecture', () => {
         'toFault',
       ],
       tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
-      transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      transfer: ['createCredentials', 'createLocationPolicy', 'isRelativeDestination', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
 })
