@@ -63,7 +63,7 @@ const admin = (command: Command) =>
     .option('--json', 'print the API\'s JSON answer')
 
 admin(program.command('tasks').description('list tasks, newest first (admin API)'))
-  .option('--state <states>', 'comma-separated: queued, running, retry_wait, succeeded, failed')
+  .option('--state <states>', 'comma-separated, any case: queued, running, retry_wait, succeeded, failed, or SUCCESS, FAILED, IN_PROGRESS')
   .option('--kind <kind>', 'load or purge')
   .option('--since <time>', 'created since: an age (30m, 2h, 1d) or a date-time')
   .option('--until <time>', 'created before: an age or a date-time')

@@ -7,9 +7,10 @@ const BAR_WIDTH = 24
  * One line of progress: bar, percentage, bytes, files, throughput and ETA, as far as the task knows
  * them (a task still listing its files knows no totals yet).
  */
-export function renderProgress(task: Pick<AdminTask, 'progress' | 'bytesPerSecond' | 'etaSeconds' | 'state'>): string {
+export function renderProgress(task: Pick<AdminTask, 'progress' | 'bytesPerSecond' | 'etaSeconds' | 'state'> & { readonly timings?: { readonly elapsedSeconds: number } }): string {
   const { bytesDone, bytesTotal, filesDone, filesTotal } = task.progress
   const done = task.state === 'succeeded'
+  const ended = done || task.state === 'failed'
   const fraction = done ? 1 : bytesTotal > 0 ? Math.min(1, bytesDone / bytesTotal) : 0
   const filled = Math.round(fraction * BAR_WIDTH)
   const parts = [
@@ -19,6 +20,12 @@ export function renderProgress(task: Pick<AdminTask, 'progress' | 'bytesPerSecon
   if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
   if (task.bytesPerSecond !== undefined && !done) parts.push(`${formatBytes(task.bytesPerSecond)}/s`)
   if (task.etaSeconds !== undefined && !done) parts.push(`ETA ${formatDuration(task.etaSeconds)}`)
+  // The last line sums up: how long the task took from its submission, and the speed that makes.
+  if (ended && task.timings) {
+    const seconds = task.timings.elapsedSeconds
+    parts.push(`in ${formatDuration(seconds)}`)
+    if (bytesDone > 0 && seconds > 0) parts.push(`${formatBytes(bytesDone / seconds)}/s on average`)
+  }
   return parts.join('  ')
 }
 

@@ -23,7 +23,7 @@ export interface TasksFlags extends AdminFlags {
 export async function listTasks(flags: TasksFlags): Promise<number> {
   return guarded(async () => {
     const page = await new AdminClient(flags.url, flags.token).listTasks({
-      state: flags.state,
+      state: flags.state && stateArgument(flags.state),
       kind: flags.kind,
       from: flags.since && timeArgument(flags.since, '--since'),
       to: flags.until && timeArgument(flags.until, '--until'),
@@ -102,6 +102,27 @@ function progressOf(task: AdminTask): string {
   if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)
   if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
   return parts.join(', ')
+}
+
+/** The states `--state` takes, in any case: ours, and APUBI's names for them. */
+const STATES: Readonly<Record<string, readonly string[]>> = {
+  queued: ['queued'],
+  running: ['running'],
+  retry_wait: ['retry_wait'],
+  succeeded: ['succeeded'],
+  failed: ['failed'],
+  success: ['succeeded'],
+  in_progress: ['queued', 'running', 'retry_wait'],
+}
+
+/** `--state FAILED,in_progress` as the API's comma-separated states (`failed,queued,running,retry_wait`). */
+export function stateArgument(value: string): string {
+  const states = value.split(',').flatMap((name) => {
+    const known = STATES[name.trim().toLowerCase().replace(/-/g, '_')]
+    if (known) return known
+    throw new AdminApiError(0, 'ERR_REQUEST_INVALID', `--state ${name.trim()}: give queued, running, retry_wait, succeeded or failed, or the APUBI names SUCCESS, FAILED, IN_PROGRESS (any case)`)
+  })
+  return [...new Set(states)].join(',')
 }
 
 const RELATIVE = /^(\d+)\s*(s|m|min|h|d)$/

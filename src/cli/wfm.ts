@@ -1,4 +1,4 @@
-import { ApubiClient, ApubiFault, type ClientCredentials } from '../client/index.js'
+import { AdminClient, ApubiClient, ApubiFault, type ClientCredentials } from '../client/index.js'
 import { redact } from '../observability/index.js'
 import { progressBar } from './progress-bar.js'
 
@@ -16,7 +16,19 @@ export interface WfmFlags {
   readonly token?: string
 }
 
+/**
+ * The client for `--url` and the credentials: a user and password written into the URL
+ * (`http://wfm:secret@host/apubi`, percent-encoded as URLs are) are sent as --auth says, Basic by
+ * default, and win over --user and --password; fetch would refuse the URL with them in it.
+ */
 function clientOf({ url, user, password, auth = 'basic' }: WfmFlags): ApubiClient {
+  const endpoint = new URL(url)
+  if (endpoint.username || endpoint.password) {
+    const inUrl = { user: decodeURIComponent(endpoint.username), password: decodeURIComponent(endpoint.password), scheme: auth }
+    endpoint.username = ''
+    endpoint.password = ''
+    return new ApubiClient(endpoint.href, inUrl)
+  }
   return new ApubiClient(url, user !== undefined && password !== undefined ? { user, password, scheme: auth } : undefined)
 }
 
@@ -47,8 +59,24 @@ async function report(client: ApubiClient, submit: () => Promise<string>, flags:
     const result = await client.waitFor(taskId, Number(flags.interval ?? 1000), bar && (() => bar.show(taskId)))
     bar?.end()
     print(result.status, result.destinationAsset)
-    return result.status === 'SUCCESS' ? 0 : 1
+    if (result.status === 'SUCCESS') return 0
+    process.stderr.write(`${await failureReason(client.url, flags.token, taskId)}\n`)
+    return 1
   })
+}
+
+/**
+ * Why a task failed, from this server's admin API; APUBI itself says only FAILED, and other servers
+ * (or ours without the admin token it asks for) have no such API: then where to look.
+ */
+async function failureReason(url: string, token: string | undefined, taskId: string): Promise<string> {
+  try {
+    const { lastError } = await new AdminClient(url, token).task(taskId)
+    if (lastError) return redact(`reason: ${lastError.code} ${lastError.message}`)
+  } catch {
+    // Not our server, or not for us: say where to look instead.
+  }
+  return `reason: not available here; see the server's log for task ${taskId} (on apubi-server: apubi task ${taskId}, with --token when it asks for one)`
 }
 
 function print(status: string, destination?: string): void {

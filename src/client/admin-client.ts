@@ -77,6 +77,9 @@ export class AdminClient {
     private readonly token?: string,
   ) {
     this.base = new URL('/admin/api/', server)
+    // The admin API takes a token, not the SOAP user's password a URL may carry (nor would fetch).
+    this.base.username = ''
+    this.base.password = ''
   }
 
   listTasks(filters: AdminTaskFilters = {}): Promise<AdminTaskPage> {

@@ -60,6 +60,19 @@ describe('apubi tasks, apubi task', () => {
     const failedOnly = await withToken('tasks', '--state', 'failed')
     assert.equal(failedOnly.code, 0, failedOnly.stderr)
     assert.ok(failedOnly.stdout.includes(failed) && !failedOnly.stdout.includes(published))
+    // Any case, and APUBI's names for the states.
+    for (const state of ['FAILED', 'Failed']) {
+      const apubiName = await withToken('tasks', '--state', state)
+      assert.equal(apubiName.code, 0, apubiName.stderr)
+      assert.ok(apubiName.stdout.includes(failed) && !apubiName.stdout.includes(published), state)
+    }
+    const succeeded = await withToken('tasks', '--state', 'SUCCESS')
+    assert.ok(succeeded.stdout.includes(published) && !succeeded.stdout.includes(failed), succeeded.stderr)
+    const running = await withToken('tasks', '--state', 'IN_PROGRESS', '--json')
+    assert.equal(JSON.parse(running.stdout).total, 0, running.stderr)
+    const unknownState = await withToken('tasks', '--state', 'done')
+    assert.equal(unknownState.code, 2)
+    assert.match(unknownState.stderr, /--state done: give queued, running, retry_wait, succeeded or failed, or the APUBI names SUCCESS, FAILED, IN_PROGRESS/)
     const recent = await withToken('tasks', '--since', '1h', '--search', 'CLIP', '--json')
     const page = JSON.parse(recent.stdout)
     assert.equal(page.total, 1)

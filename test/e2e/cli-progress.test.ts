@@ -54,7 +54,8 @@ describe('apubi load --wait shows a progress bar from our admin API', () => {
     assert.ok(percents.some((p) => p > 0 && p < 100), `an intermediate frame: ${percents}`)
     assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'the percentage never goes back')
     assert.ok(shown.some((f) => /\d+\.\d KiB\/s {2}ETA \d+s/.test(f)), `throughput and ETA: ${JSON.stringify(shown)}`)
-    assert.match(shown.at(-1)!, /^\[#{24}\] 100 % {2}1\.0 MiB \/ 1\.0 MiB\u001b\[K\n?$/)
+    // The last line sums up: total time and average speed.
+    assert.match(shown.at(-1)!, /^\[#{24}\] 100 % {2}1\.0 MiB \/ 1\.0 MiB {2}in \d+s {2}\d+(\.\d)? (B|KiB|MiB)\/s on average\u001b\[K\n?$/)
     assert.ok(!result.stderr.includes(ORIGIN_PASSWORD) && !result.stdout.includes(ORIGIN_PASSWORD))
   })
 
@@ -81,6 +82,14 @@ describe('apubi load --wait shows a progress bar from our admin API', () => {
       assert.match(result.stdout, /SUCCESS progress\/small\.bin/)
       const withToken = await apubi(['load', source, 'progress/again.bin', '--wait', '--interval', '50', '--progress', '--url', guarded.url], { APUBI_ADMIN_TOKEN: 'admin-token-for-progress' })
       assert.match(withToken.stderr, /\] 100 %/)
+      // A failed task's reason comes from the admin API when it answers; else the command says where to look.
+      const missing = `file://${guarded.fileRoot}/private/missing.bin`
+      const blind = await apubi(['load', missing, 'progress/missing.bin', '--wait', '--interval', '50', '--url', guarded.url], { APUBI_ADMIN_TOKEN: '' })
+      assert.equal(blind.code, 1)
+      assert.match(blind.stderr, /^reason: not available here; see the server's log for task [0-9a-f-]{36}/m)
+      const told = await apubi(['load', missing, 'progress/missing.bin', '--wait', '--interval', '50', '--url', guarded.url], { APUBI_ADMIN_TOKEN: 'admin-token-for-progress' })
+      assert.equal(told.code, 1)
+      assert.match(told.stderr, /^reason: ERR_NOT_FOUND /m)
     } finally {
       await guarded.stop()
     }
@@ -131,6 +140,11 @@ describe('renderProgress', () => {
     ],
     ['a long wait', task({ progress: { bytesDone: 1, bytesTotal: 2048, filesDone: 0, filesTotal: 1 }, etaSeconds: 3725 }), '[........................]   0 %  1 B / 2.0 KiB  ETA 1h02m'],
     ['done', task({ state: 'succeeded', progress: { bytesDone: 999, bytesTotal: 999, filesDone: 1, filesTotal: 1 }, bytesPerSecond: 5 }), '[########################] 100 %  999 B / 999 B'],
+    [
+      'done, the last line: total time and average speed',
+      task({ state: 'succeeded', progress: { bytesDone: 3 * 2 ** 30, bytesTotal: 3 * 2 ** 30, filesDone: 2001, filesTotal: 2001 }, timings: { elapsedSeconds: 60 } }),
+      '[########################] 100 %  3.0 GiB / 3.0 GiB  2001/2001 files  in 1m00s  51.2 MiB/s on average',
+    ],
   ]
   for (const [name, input, expected] of cases) it(name, () => assert.equal(renderProgress(input), expected))
 })

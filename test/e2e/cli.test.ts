@@ -46,10 +46,35 @@ it('purge --wait removes it and exits 0', async () => {
   assert.equal(existsSync(join(server.dataDir, 'cdn/Cli')), false)
 })
 
-it('load --wait of a missing source exits 1 with FAILED', async () => {
+it('load --wait of a missing source exits 1 with FAILED, and says why', async () => {
   const result = await apubi('load', pathToFileURL(join(server.fileRoot, 'missing.ts')).href, 'x.ts', '--wait', '--interval', '50')
   assert.equal(result.code, 1)
   assert.match(result.stdout, /\nFAILED\n$/)
+  assert.match(result.stderr, /^reason: ERR_NOT_FOUND .*missing\.ts/m)
+})
+
+it('takes a user and password written into --url as HTTP Basic', async () => {
+  const guarded = await startServer({ env: { APUBI_SOAP_USER: 'wfm', APUBI_SOAP_PASSWORD: 'p@ss:w/rd' } })
+  try {
+    const url = new URL(guarded.url)
+    url.username = 'wfm'
+    url.password = encodeURIComponent('p@ss:w/rd')
+    const run = (target: string) =>
+      promisify(execFile)(process.execPath, ['--import', 'tsx', entry, 'purge', 'nothing/', '--wait', '--interval', '50', '--url', target]).then(
+        ({ stdout, stderr }) => ({ code: 0, stdout, stderr }),
+        (e: { code: number; stdout: string; stderr: string }) => e,
+      )
+    const ok = await run(url.href)
+    assert.equal(ok.code, 0, ok.stderr)
+    assert.match(ok.stdout, /^[0-9a-f-]{36}\nSUCCESS nothing\/\n$/)
+    assert.ok(!`${ok.stdout}${ok.stderr}`.includes('w/rd'))
+    url.password = 'guess'
+    const refused = await run(url.href)
+    assert.equal(refused.code, 2)
+    assert.match(refused.stderr, /Authentication failed/)
+  } finally {
+    await guarded.stop()
+  }
 })
 
 it('a fault exits 2 and names it; credentials in the message are redacted', async () => {
