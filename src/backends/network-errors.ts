@@ -2,9 +2,14 @@ import type { Code } from '../errors.js'
 
 // Socket and TLS failures every network backend meets, as our codes, in one place.
 
+/** Our own errno-style codes for the two timeouts (APUBI_TIMEOUT_MS), which mean different things. */
+const CONNECT_TIMEOUT = 'ECONNECT_TIMEOUT'
+const IDLE_TIMEOUT = 'EIDLE_TIMEOUT'
+
 const socketErrors: Readonly<Record<string, Code>> = {
   // Nobody serves there: worth a later attempt, the host may come back.
   ECONNREFUSED: 'ERR_UNREACHABLE',
+  [CONNECT_TIMEOUT]: 'ERR_UNREACHABLE',
   ENOTFOUND: 'ERR_UNREACHABLE',
   EAI_AGAIN: 'ERR_UNREACHABLE',
   EHOSTUNREACH: 'ERR_UNREACHABLE',
@@ -13,6 +18,17 @@ const socketErrors: Readonly<Record<string, Code>> = {
   ECONNRESET: 'ERR_TRANSFER',
   EPIPE: 'ERR_TRANSFER',
   ETIMEDOUT: 'ERR_TRANSFER',
+  [IDLE_TIMEOUT]: 'ERR_TRANSFER',
+}
+
+/** No connection was made within the connect timeout: nobody answered at the address (ERR_UNREACHABLE). */
+export function connectTimeout(ms: number): Error {
+  return Object.assign(new Error(`no connection within ${ms} ms (connect timeout)`), { code: CONNECT_TIMEOUT })
+}
+
+/** An open connection carried nothing for the idle timeout: the transfer stalled (ERR_TRANSFER). */
+export function idleTimeout(ms: number): Error {
+  return Object.assign(new Error(`no data for ${ms} ms on an open connection (idle timeout)`), { code: IDLE_TIMEOUT })
 }
 
 // OpenSSL's verdicts on a certificate (Node puts them in `code`), and Node's own for a name mismatch.

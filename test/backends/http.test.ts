@@ -2,7 +2,8 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { createServer, type Socket } from 'node:net'
+import { spawn } from 'node:child_process'
+import { connect, createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -197,6 +198,23 @@ describe('http backend', () => {
     await rejectsWith(open({ port }).stat('pub/file.bin', never), 'ERR_UNREACHABLE', /ECONNREFUSED/)
   })
 
+  it('maps a connection that is never accepted to ERR_UNREACHABLE, saying it was the connect timeout', async (t) => {
+    // A listener that never accepts, its one-connection backlog filled: the kernel then leaves new
+    // handshakes unanswered, as a firewall that drops packets does. Python, as Node always accepts.
+    const listener = spawn('python3', ['-c', "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(120)"])
+    const port = await new Promise<number>((resolve, reject) => {
+      listener.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
+      listener.once('error', reject)
+    })
+    const filler = connect(port, '127.0.0.1')
+    t.after(() => {
+      filler.destroy()
+      listener.kill()
+    })
+    await new Promise((resolve) => filler.once('connect', resolve))
+    await rejectsWith(open({ port }, { timeoutMs: 300 }).stat('pub/file.bin', never), 'ERR_UNREACHABLE', /no connection within 300 ms \(connect timeout\)/)
+  })
+
   it('maps a server that never answers to ERR_TRANSFER after the timeout', async (t) => {
     const sockets: Socket[] = []
     const silent = createServer((socket) => void sockets.push(socket))
@@ -207,7 +225,7 @@ describe('http backend', () => {
     })
     const { port } = silent.address() as { port: number }
     const started = Date.now()
-    await rejectsWith(open({ port }, { timeoutMs: 300 }).stat('pub/file.bin', never), 'ERR_TRANSFER', /no data for 300 ms/)
+    await rejectsWith(open({ port }, { timeoutMs: 300 }).stat('pub/file.bin', never), 'ERR_TRANSFER', /no data for 300 ms on an open connection \(idle timeout\)/)
     assert.ok(Date.now() - started < 3_000)
   })
 

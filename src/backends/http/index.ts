@@ -6,7 +6,7 @@ import { PublishError, type Code } from '../../errors.js'
 import { REDACTED } from '../../observability/index.js'
 import { checkedLookup } from '../checked-lookup.js'
 import { encodePath, enumeratePackage } from './package.js'
-import { networkErrorCode } from '../network-errors.js'
+import { connectTimeout, idleTimeout, networkErrorCode } from '../network-errors.js'
 import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from '../types.js'
 
 /**
@@ -265,8 +265,9 @@ class HttpBackend implements Backend {
       req.on('timeout', () => {
         // A consumer that stopped reading is not a stalled server: wait for it another period.
         if (response?.isPaused()) return void req.setTimeout(this.context.timeoutMs)
-        const stalled = Object.assign(new Error(`no data for ${this.context.timeoutMs} ms`), { code: 'ETIMEDOUT' })
-        ;(response ?? req).destroy(stalled)
+        // The same period bounds the connect and then each silence; they say different things.
+        const { timeoutMs } = this.context
+        ;(response ?? req).destroy(req.socket?.connecting ? connectTimeout(timeoutMs) : idleTimeout(timeoutMs))
       })
       req.end()
     })
