@@ -2,8 +2,7 @@ import assert from 'node:assert/strict'
 import { randomBytes } from 'node:crypto'
 import { createWriteStream } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
-import { spawn } from 'node:child_process'
-import { connect, createServer, type Socket } from 'node:net'
+import { createServer, type Socket } from 'node:net'
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import type { Readable } from 'node:stream'
@@ -15,6 +14,7 @@ import type { Backend, BackendContext, Endpoint } from '../../src/backends/types
 import { PublishError, type Code } from '../../src/errors.js'
 import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
 import { makeTestCertificates } from '../servers/tls.js'
+import { startUnacceptingListener } from '../servers/unaccepting-listener.js'
 import { backendConformance, type ConformanceSetup } from './conformance.js'
 
 const USER = 'viewer'
@@ -199,19 +199,8 @@ describe('http backend', () => {
   })
 
   it('maps a connection that is never accepted to ERR_UNREACHABLE, saying it was the connect timeout', async (t) => {
-    // A listener that never accepts, its one-connection backlog filled: the kernel then leaves new
-    // handshakes unanswered, as a firewall that drops packets does. Python, as Node always accepts.
-    const listener = spawn('python3', ['-c', "import socket,time; s=socket.socket(); s.bind(('127.0.0.1',0)); s.listen(0); print(s.getsockname()[1], flush=True); time.sleep(120)"])
-    const port = await new Promise<number>((resolve, reject) => {
-      listener.stdout.once('data', (d: Buffer) => resolve(Number(String(d).trim())))
-      listener.once('error', reject)
-    })
-    const filler = connect(port, '127.0.0.1')
-    t.after(() => {
-      filler.destroy()
-      listener.kill()
-    })
-    await new Promise((resolve) => filler.once('connect', resolve))
+    const { port, close } = await startUnacceptingListener()
+    t.after(close)
     await rejectsWith(open({ port }, { timeoutMs: 300 }).stat('pub/file.bin', never), 'ERR_UNREACHABLE', /no connection within 300 ms \(connect timeout\)/)
   })
 

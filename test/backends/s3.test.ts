@@ -12,6 +12,7 @@ import { PublishError, type Code } from '../../src/errors.js'
 import { startFaultProxy } from '../servers/fault-proxy.js'
 import { startS3rver, type S3Server } from '../servers/s3-server.js'
 import { makeTestCertificates } from '../servers/tls.js'
+import { startUnacceptingListener } from '../servers/unaccepting-listener.js'
 import { backendConformance, sha256, text } from './conformance.js'
 
 const MiB = 1 << 20
@@ -210,6 +211,14 @@ describe('s3 backend (s3rver): what object storage adds', () => {
     await nobody.close()
   })
 
+  it('a store that never accepts the connection is ERR_UNREACHABLE, saying it was the connect timeout', async (t) => {
+    const { port, close } = await startUnacceptingListener()
+    t.after(close)
+    const silent = openS3Backend({ scheme: 's3', host: server.bucket, port: 0 }, { ...context, timeoutMs: 300, s3: { ...s3Options(server), endpoint: `http://127.0.0.1:${port}` } }, {})
+    await rejectsWith(silent.stat('x.ts', never), 'ERR_UNREACHABLE', /did not establish a connection/)
+    await silent.close()
+  })
+
   it('an abort stops a request the store never answers', { timeout: 30_000 }, async () => {
     const proxy = await startFaultProxy('127.0.0.1', Number(new URL(server.endpoint).port))
     proxy.inject({ stallAfterBytes: 0, times: 1 })
@@ -314,10 +323,11 @@ function sdkClient(server: S3Server): S3Client {
   return new S3Client({ endpoint: server.endpoint, region: server.region, forcePathStyle: true, credentials: server, requestChecksumCalculation: 'WHEN_REQUIRED' })
 }
 
-async function rejectsWith(promise: Promise<unknown>, code: Code): Promise<void> {
+async function rejectsWith(promise: Promise<unknown>, code: Code, message?: RegExp): Promise<void> {
   await assert.rejects(promise, (e: unknown) => {
     assert.ok(e instanceof PublishError, `not a PublishError: ${String(e)}`)
     assert.equal(e.code, code, e.message)
+    if (message) assert.match(e.message, message)
     return true
   })
 }

@@ -19,13 +19,15 @@ const serviceCodes: Readonly<Record<string, Code>> = {
   InternalError: 'ERR_TRANSFER',
   ServiceUnavailable: 'ERR_TRANSFER',
   RequestTimeout: 'ERR_TRANSFER',
-  TimeoutError: 'ERR_TRANSFER', // the handler's connect or idle timeout
+  TimeoutError: 'ERR_TRANSFER', // the handler's idle timeout; its connect timeout is told apart below
   PreconditionFailed: 'ERR_TRANSFER', // the object changed while we read it: a new attempt reads it afresh
 }
 
 /** Our code for an error of the AWS SDK or of the socket under it. */
 export function codeFor(e: unknown): Code {
   if (!(e instanceof Error)) return 'ERR_INTERNAL'
+  // No connection at all is the store being unreachable, not a transfer that stalled.
+  if (e.name === 'TimeoutError' && /did not establish a connection/.test(e.message)) return 'ERR_UNREACHABLE'
   const named = serviceCodes[e.name]
   if (named) return named
   const network = networkErrorCode(e)
