@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino'
+import { clip } from './clip.js'
 import { prettyLogLines } from './pretty.js'
 import { redactWith } from './redact.js'
 
@@ -8,7 +9,8 @@ export type { Logger }
  * JSON lines on stdout. Every line passes through `redact` as a whole, error causes, stacks and
  * nested objects included, so a URL with credentials cannot leak through a log call that forgot to
  * redact it; `secrets` (the configuration's passwords and keys, see `secretValuesIn`) are hidden
- * wherever they appear. `pretty` writes readable lines instead (pretty.ts), for a terminal.
+ * wherever they appear. A text field longer than 1,024 characters is cut, marked: a client's 60 KB
+ * TaskId or URL costs no 60 KB line. `pretty` writes readable lines instead (pretty.ts), for a terminal.
  */
 export function createLogger(level: string, destination?: NodeJS.WritableStream, secrets: readonly string[] = [], format: 'json' | 'pretty' = 'json'): Logger {
   const redactLine = redactWith(secrets)
@@ -17,11 +19,22 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
     {
       level,
       base: { service: 'apubi' },
-      formatters: { level: (label) => ({ level: label }) },
+      formatters: { level: (label) => ({ level: label }), log: clipFields },
       hooks: {
         streamWrite: redactLine,
       },
     },
     format === 'pretty' ? prettyLogLines(out, (out as { isTTY?: boolean }).isTTY === true) : out,
   )
+}
+
+/** Longest text field of a log line: room for a clipped client value and what surrounds it. */
+const MAX_FIELD_CHARS = 1024
+
+function clipFields(fields: Record<string, unknown>): Record<string, unknown> {
+  let clipped: Record<string, unknown> | undefined
+  for (const [name, value] of Object.entries(fields)) {
+    if (typeof value === 'string' && value.length > MAX_FIELD_CHARS) (clipped ??= { ...fields })[name] = clip(value, MAX_FIELD_CHARS)
+  }
+  return clipped ?? fields
 }

@@ -129,6 +129,14 @@ describe('the logger', () => {
     return written
   }
 
+  it('cuts a text field past 1,024 characters, marked, so a client\'s 60 KB value costs no 60 KB line', () => {
+    const url = `ftp://cdn.example/${'x'.repeat(60_000)}-end`
+    const line = lines([], (logger) => logger.warn({ source: url, taskId: 't1' }, 'task failed'))
+    assert.ok(line.length < 2_000, `${line.length} characters`)
+    assert.match(line, /"source":"ftp:\/\/cdn\.example\/x+… \(cut, 60022 characters in all\)"/)
+    assert.match(line, /"taskId":"t1"/)
+  })
+
   it('redacts an error whole: nested causes, stacks, and properties holding a decoded password', () => {
     const cause = new Error('connect to ftp://editor:s3cret@origin.example/a.ts refused')
     const error = Object.assign(new Error('publish failed', { cause: new Error('login: ftp://editor:s3cret@origin.example', { cause }) }), {
