@@ -1,3 +1,4 @@
+import { catalog } from '../errors.js'
 import { redact, type Instance } from '../observability/index.js'
 import { operatorState, publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
 
@@ -25,7 +26,8 @@ export function taskView(task: ListedTask, now: number) {
     progress: { bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, filesDone: progress.filesDone, filesTotal: progress.filesTotal },
     bytesPerSecond: task.live?.bytesPerSecond,
     etaSeconds: task.live?.etaSeconds,
-    lastError: task.lastError && { code: task.lastError.code, message: redact(task.lastError.message) },
+    // `title`: the code in words (errors.ts), for people who do not know the codes by heart.
+    lastError: task.lastError && { code: task.lastError.code, title: catalog[task.lastError.code]?.text ?? task.lastError.code, message: redact(task.lastError.message) },
     createdAt: iso(task.createdAt),
     startedAt: iso(task.startedAt),
     updatedAt: iso(task.updatedAt),
