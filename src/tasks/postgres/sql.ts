@@ -202,19 +202,19 @@ const listFilter = `WHERE ($1::text IS NULL OR kind = $1)
  * (1) puts running, then retrying, then queued tasks above the ended ones.
  */
 const sortKey = `CASE $8::text WHEN 'finished' THEN finished_at WHEN 'duration' THEN coalesce(finished_at, $11::bigint) - created_at ELSE created_at END`
-const listOrder = (t: string) => `
+const listOrder = (t: string, key: string) => `
     CASE WHEN $10::int = 0 THEN 0 WHEN ${t}state = 'running' THEN 0 WHEN ${t}state = 'retry_wait' THEN 1 WHEN ${t}state = 'queued' THEN 2 ELSE 3 END,
-    ${t}sort_key IS NULL, ${t}sort_key * $9::int, ${t}id DESC`
+    ${key} IS NULL, ${key} * $9::int, ${t}id DESC`
 
 /** The page and the total in one statement, so both are read from one snapshot. */
 export const listTasks = `SELECT (SELECT count(*) FROM task ${listFilter}) AS total,
-    coalesce((SELECT json_agg(page ORDER BY ${listOrder('page.')}) FROM (
+    coalesce((SELECT json_agg(page ORDER BY ${listOrder('page.', 'page.sort_key')}) FROM (
       SELECT id, kind, state, attempts, max_attempts, run_at, bytes_done, bytes_total, files_done, files_total,
         error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of,
         coalesce(source_shown, source) AS source_shown, coalesce(destination_shown, destination) AS destination_shown,
         coalesce(target_shown, target) AS target_shown, ${sortKey} AS sort_key
       FROM task ${listFilter}
-      ORDER BY ${listOrder('')} LIMIT $6 OFFSET $7) page), '[]') AS tasks`
+      ORDER BY ${listOrder('', sortKey)} LIMIT $6 OFFSET $7) page), '[]') AS tasks`
 
 export const countTasks = `SELECT
     coalesce((SELECT json_agg(c ORDER BY c.kind COLLATE "C", c.state COLLATE "C")
