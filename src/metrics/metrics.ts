@@ -100,7 +100,7 @@ export function createMetrics(sources: MetricSources): Metrics {
   const ready = new Gauge({ name: 'apubi_ready', help: 'Each readiness check of /readyz (database, workers): 1 when it passes', labelNames: ['check'], registers })
   // Registered at the first scrape with TLS: an unset gauge would read 0, an expiry long past.
   let certificateExpiry: Gauge | undefined
-  const buildInfo = new Gauge({ name: 'apubi_build_info', help: 'Always 1: the version and instance (host:pid) of this process', labelNames: ['version', 'instance'], registers })
+  const buildInfo = new Gauge({ name: 'apubi_build_info', help: 'Always 1: the version of this process and its host:pid (the process label: Prometheus keeps instance for the scrape target)', labelNames: ['version', 'process'], registers })
   if (sources.instance) buildInfo.labels(sources.instance.version, sources.instance.instance).set(1)
 
   // GetTaskStatus is the hot path: one child per label pair, looked up without building label objects.
