@@ -15,6 +15,10 @@ import { call, ORIGIN_USER, privateFile, startSlowOrigin, taskWhen, type SlowOri
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 import { eventually, listFiles } from './helpers.js'
 
+// What the page's own code sees; used only inside page.evaluate (tsconfig has no DOM library).
+declare const document: { createRange(): { selectNodeContents(node: unknown): void } }
+declare function getSelection(): { removeAllRanges(): void; addRange(range: unknown): void } | null
+
 const CHROMIUM = process.env['APUBI_TEST_CHROMIUM'] ?? '/usr/bin/chromium'
 const hasBrowser = existsSync(CHROMIUM)
 if (!hasBrowser) {
@@ -177,7 +181,7 @@ describe('dashboard in a browser', { skip: hasBrowser ? false : `no Chromium at 
   it('fits 25 or more finished tasks on a 1440×900 screen', async () => {
     await page.locator('#tabs button[data-state="succeeded"]').click()
     await eventually(async () => ((await visibleIds()).length === FINISHED ? true : undefined))
-    const bottoms = await page.locator('#tasks tbody tr').evaluateAll((rows) => rows.map((r) => r.getBoundingClientRect().bottom))
+    const bottoms = await page.locator('#tasks tbody tr').evaluateAll((rows) => rows.map((r) => (r as unknown as { getBoundingClientRect(): { bottom: number } }).getBoundingClientRect().bottom))
     const fitting = bottoms.filter((bottom) => bottom <= 900).length
     assert.ok(fitting >= 25, `${fitting} rows fit`)
     assert.equal(new URL(page.url()).searchParams.get('state'), 'succeeded', 'the view is in the address')

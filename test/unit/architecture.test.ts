@@ -99,7 +99,7 @@ describe('architecture', () => {
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
       metrics: ['createMetrics', 'createProbeEdge'],
-      observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
+      observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn', 'thisInstance'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -117,7 +117,7 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
       transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
