@@ -1,7 +1,7 @@
 // /metrics, /healthz and /readyz scraped from a running server while it works: the series an
 // operations team plugs in, with the values the run must have produced, and labels that stay few.
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -115,6 +115,13 @@ describe('metrics and health of a running server', () => {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
+    // What an aggregator groups by: the service, its version, and which instance wrote the line.
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    for (const line of lines) {
+      assert.deepEqual([line['service'], line['version']], ['apubi-server', version])
+      assert.match(String(line['instance']), /^.+:\d+$/)
+      assert.equal(typeof line['level'], 'string', 'the level as text: alert on level="error"')
+    }
     const soap = lines.filter((l) => l['msg'] === 'soap request')
     const loads = soap.filter((l) => l['operation'] === 'LoadAsset')
     assert.equal(loads.length, 4)
