@@ -177,8 +177,9 @@ function createRow(task) {
   state.append(el('span', 'state'), el('span', 'attempt'))
   const where = cell('where')
   const line = where.appendChild(el('div', 'line'))
-  line.append(el('span', 'kind'), el('span', 'source'), el('span', 'arrow'), el('span', 'destination'), el('span', 'rerun-of'))
-  where.appendChild(el('div', 'line2'))
+  line.append(el('span', 'kind'), el('span', 'source'), el('span', 'arrow'), el('span', 'destination'))
+  const line2 = where.appendChild(el('div', 'line2'))
+  line2.append(el('span', 'rerun-of'), el('span', 'why'))
   const progress = cell('progress')
   progress.append(el('progress'), el('span', 'progress-text'))
   cell('speed num')
@@ -220,18 +221,20 @@ function updateRow(row, task) {
   setText(where.querySelector('.source'), purge ? '' : task.source)
   setText(where.querySelector('.arrow'), purge ? '' : '→')
   setText(where.querySelector('.destination'), purge ? task.target : task.destination)
-  setText(where.querySelector('.rerun-of'), task.rerunOf ? `re-run of ${task.rerunOf.slice(0, 8)}` : '')
   setAttr(where, 'title', purge ? `purge ${task.target}` : `${task.source ?? ''} → ${task.destination}`)
+  // Below: which task this one re-runs, and why it failed, is cancelled or will retry.
   const line2 = where.querySelector('.line2')
-  let second = ''
-  let secondClass = 'line2 reason'
-  if (task.state === 'failed') second = reasonText(task.lastError)
-  else if (task.state === 'cancelled') [second, secondClass] = [task.lastError ? task.lastError.message : 'cancelled', 'line2 reason quiet']
-  else if (task.state === 'retry_wait' && task.lastError) second = `will retry: ${reasonText(task.lastError)}`
-  setText(line2, second)
-  setClass(line2, secondClass)
-  setAttr(line2, 'title', second || undefined)
-  line2.hidden = second === ''
+  const rerunOf = task.rerunOf ? `re-run of ${task.rerunOf.slice(0, 8)}` : ''
+  let why = ''
+  let whyClass = 'why reason'
+  if (task.state === 'failed') why = reasonText(task.lastError)
+  else if (task.state === 'cancelled') [why, whyClass] = [task.lastError ? task.lastError.message : 'cancelled', 'why reason quiet']
+  else if (task.state === 'retry_wait' && task.lastError) why = `will retry: ${reasonText(task.lastError)}`
+  setText(line2.firstChild, rerunOf)
+  setText(line2.lastChild, why)
+  setClass(line2.lastChild, whyClass)
+  setAttr(line2, 'title', [rerunOf, why].filter(Boolean).join(' · ') || undefined)
+  line2.hidden = rerunOf === '' && why === ''
 
   updateProgress(progressCell, task)
   setText(speed, task.bytesPerSecond !== undefined ? `${bytes(task.bytesPerSecond)}/s` : '')
