@@ -1,7 +1,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PublishError } from '../errors.js'
 import type { Instance, Logger } from '../observability/index.js'
-import type { OperatorService } from '../tasks/index.js'
+import type { BulkResult, OperatorService, TaskQuery } from '../tasks/index.js'
 import { requireOperator, type AdminAccess, type AdminRole } from './access.js'
 import { BULK_LIMITS, parseListQuery } from './list-query.js'
 import { sendJson } from './respond.js'
@@ -49,26 +49,8 @@ export const ROUTES: readonly Route[] = [
       sendJson(res, 200, { tasks: page.tasks.map((task) => taskView(task, at)), total: page.total, limit: listQuery.limit, offset: listQuery.offset })
     },
   },
-  {
-    method: 'POST',
-    path: '/bulk/cancel',
-    operator: true,
-    async handle({ res, query, role }, { operator, logger }) {
-      const result = await operator.cancelMatching(parseListQuery(query, BULK_LIMITS))
-      logger.info({ role, view: query.toString(), cancelled: result.done.length, refused: result.refused.length }, 'tasks cancelled in bulk by operator')
-      sendJson(res, 200, result)
-    },
-  },
-  {
-    method: 'POST',
-    path: '/bulk/rerun',
-    operator: true,
-    async handle({ res, query, role }, { operator, logger }) {
-      const result = await operator.rerunMatching(parseListQuery(query, BULK_LIMITS))
-      logger.info({ role, view: query.toString(), rerun: result.done.length, refused: result.refused.length }, 'tasks re-run in bulk by operator')
-      sendJson(res, 200, result)
-    },
-  },
+  bulkRoute('cancel', (operator, query) => operator.cancelMatching(query), 'tasks cancelled in bulk by operator'),
+  bulkRoute('rerun', (operator, query) => operator.rerunMatching(query), 'tasks re-run in bulk by operator'),
   {
     method: 'GET',
     path: '/tasks/{id}',
@@ -114,6 +96,20 @@ export const ROUTES: readonly Route[] = [
     },
   },
 ]
+
+/** `POST /bulk/<action>`: an action on every task of the view the listing's filters make (up to its limit). */
+function bulkRoute(action: string, act: (operator: OperatorService, query: TaskQuery) => Promise<BulkResult>, message: string): Route {
+  return {
+    method: 'POST',
+    path: `/bulk/${action}`,
+    operator: true,
+    async handle({ res, query, role }, { operator, logger }) {
+      const result = await act(operator, parseListQuery(query, BULK_LIMITS))
+      logger.info({ role, view: query.toString(), done: result.done.length, refused: result.refused.length }, message)
+      sendJson(res, 200, result)
+    },
+  }
+}
 
 /** `/admin/api` + route path as a pattern: `{id}` is one segment of anything but `/`. */
 const compiled = ROUTES.map((route) => ({
