@@ -219,6 +219,17 @@ describe('dashboard in a browser', { skip: hasBrowser ? false : `no Chromium at 
     await page.screenshot({ path: join(ARTIFACTS, 'dashboard-rerun.png') })
   })
 
+  it('shows a purge as what it removes, without a source, an arrow or a bar', async () => {
+    const purge = await new ApubiClient(server.url).purgeAsset('vod/small-0.ts')
+    await taskWhen(server, purge, (t) => t.state === 'succeeded', ADMIN_TOKEN)
+    await row(purge).and(page.locator('[data-state="succeeded"]')).waitFor()
+    assert.equal(await row(purge).locator('.kind').textContent(), 'purge')
+    assert.match((await row(purge).locator('.destination').textContent()) ?? '', /\/cdn\/vod\/small-0\.ts$/)
+    assert.equal(await row(purge).locator('.arrow').textContent(), '')
+    assert.match((await row(purge).locator('.progress-text').textContent()) ?? '', /removed$/)
+    assert.equal(await row(purge).locator('progress').isVisible(), false)
+  })
+
   it('never reloaded, and shows no credential anywhere: page, address, API answers, log', async () => {
     assert.equal(await page.evaluate(() => (globalThis as unknown as { loadedOnce?: boolean }).loadedOnce), true)
     const html = await page.content()
