@@ -69,9 +69,10 @@ export function readAnswer(body: string): SoapAnswer {
     wellFormed: true,
     values,
     fault: {
-      faultcode: inFault.find((e) => e.local === 'faultcode')?.text ?? '',
-      faultstring: inFault.find((e) => e.local === 'faultstring')?.text ?? '',
-      hasDetail: inFault.some((e) => e.local === 'detail'),
+      // SOAP 1.1 names, else the SOAP 1.2 ones (Code/Value, Reason/Text) some servers answer with.
+      faultcode: (inFault.find((e) => e.local === 'faultcode') ?? inFault.find((e) => e.local === 'Value' && e.ancestors.at(-1) === 'Code'))?.text ?? '',
+      faultstring: (inFault.find((e) => e.local === 'faultstring') ?? inFault.find((e) => e.local === 'Text' && e.ancestors.at(-1) === 'Reason'))?.text ?? '',
+      hasDetail: inFault.some((e) => e.local === 'detail' || e.local === 'Detail'),
       ...(exception && { exceptionWs: { namespace: exception.uri, ...(message && { message: message.text }) } }),
     },
   }

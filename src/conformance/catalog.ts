@@ -26,7 +26,7 @@ export const CHECKS = {
   'envelope.no-namespace': { title: 'operation element in no namespace: answered as the vendor\'s sample', basis: 'ours' },
   'envelope.value-whitespace': { title: 'TaskId with surrounding spaces and a trailing newline: answered as the vendor\'s sample', basis: 'vendor' },
   'envelope.soapaction-unquoted': { title: 'SOAPAction unquoted: answered as the vendor\'s sample', basis: 'ours' },
-  'envelope.soapaction-empty': { title: 'SOAPAction empty: answered as the vendor\'s sample', basis: 'ours' },
+  'envelope.soapaction-operation': { title: 'SOAPAction "GetTaskStatus" (the operation\'s name): answered as the vendor\'s sample', basis: 'ours' },
   'envelope.soapaction-missing': { title: 'no SOAPAction header: answered as the vendor\'s sample', basis: 'ours' },
   'envelope.content-type-soap12': { title: 'Content-Type application/soap+xml: answered as the vendor\'s sample', basis: 'ours' },
   'load.accepted': { title: 'LoadAsset answers 200 with a TaskId', basis: 'vendor' },

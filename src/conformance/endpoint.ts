@@ -38,6 +38,12 @@ export interface EnvelopeShape {
 /** What the real WFM sends: no XML declaration, no Header, prefix `soap`, the namespaces of the vendor's sample. */
 export const VENDOR_SHAPE: EnvelopeShape = { prefix: 'soap', operationAttributes: 'xmlns="wfm:APUBI/v1/schemas" xmlns:ns2="wfm:/APUBI/v1/schemas"' }
 
+/**
+ * The SOAPAction a WSDL-driven client sends for our WSDL's `soapAction=""` (the vendor's WSDL is not
+ * public). Servers that route by SOAPAction may refuse other values: `envelope.soapaction-*` tries them.
+ */
+export const WSDL_SOAP_ACTION = '""'
+
 // Long enough for a server on a loaded machine, short enough that a silent one does not hang the run.
 const DEFAULT_TIMEOUT_MS = 30_000
 
@@ -77,9 +83,9 @@ export class Endpoint {
     )
   }
 
-  /** Sends an operation as the WFM does: vendor envelope, `SOAPAction` quoted. */
+  /** Sends an operation as a WSDL-driven WFM does: the vendor's envelope, the WSDL's SOAPAction. */
   call(operation: string, fields: string): Promise<Exchange> {
-    return this.post(this.envelope(operation, fields), { SOAPAction: `"${operation}"` })
+    return this.post(this.envelope(operation, fields), { SOAPAction: WSDL_SOAP_ACTION })
   }
 
   close(): void {
