@@ -59,9 +59,9 @@ export class Endpoint {
     this.agent = this.secure ? new HttpsAgent({ keepAlive: true, ...options.tls }) : new HttpAgent({ keepAlive: true })
   }
 
-  /** `GET <url>?<query>`: the WSDL, say. */
+  /** `GET <url>?<query>`: the WSDL, say (with Basic credentials, for servers that guard it too). */
   get(query: string): Promise<Exchange> {
-    return this.send('GET', `${this.options.url}?${query}`, {}, '')
+    return this.send('GET', `${this.options.url}?${query}`, this.basicAuthorization(), '')
   }
 
   /** POSTs an envelope that needs no further headers than our credentials and `SOAPAction`. */
