@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { redact } from '../observability/index.js'
-import { escapeXml } from '../soap/index.js'
+import { APUBI_NS, escapeXml } from '../soap/index.js'
 import { parseXml, readAnswer, type SoapAnswer } from './answer.js'
 import { CHECKS, type Basis, type CheckId } from './catalog.js'
 import { Endpoint, WSDL_SOAP_ACTION, type Exchange } from './endpoint.js'
@@ -33,7 +33,6 @@ export interface CheckPlan {
   readonly timeoutMs: number
 }
 
-const APUBI_NS = 'wfm:APUBI/v1/schemas'
 const STATES = new Set(['SUCCESS', 'FAILED', 'IN_PROGRESS'])
 const EVIDENCE_CHARS = 300
 
@@ -77,7 +76,7 @@ async function readOnlyChecks(endpoint: Endpoint, record: Recorder): Promise<voi
   const parsed = parseXml(wsdl.body)
   const wsdlOk = wsdl.status === 200 && parsed.ok
   record('wsdl.served', wsdlOk ? 'pass' : 'fail', wsdl.error ? `no answer: ${wsdl.error}` : `HTTP ${wsdl.status}, ${parsed.ok ? 'well-formed XML' : `not well-formed: ${parsed.error}`}`)
-  if (parsed.ok && wsdl.status === 200) {
+  if (wsdlOk) {
     const declared = new Set(parsed.elements.filter((e) => e.local === 'operation' && e.ancestors.includes('portType')).map((e) => e.attributes['name']))
     const missing = ['LoadAsset', 'PurgeAsset', 'GetTaskStatus'].filter((op) => !declared.has(op))
     record('wsdl.operations', missing.length === 0 ? 'pass' : 'fail', missing.length === 0 ? `portType operations: ${[...declared].join(', ')}` : `missing from the portType: ${missing.join(', ')}`)
