@@ -50,7 +50,7 @@ export function addConformanceCommands(program: Command): void {
     .option('--destination <path>', 'DestinationAsset for --source')
     .option('--directory <url>', 'also publish and purge a directory (its URL ends with /)')
     .option('--directory-destination <path>', 'DestinationAsset for --directory', 'apubi-check/directory/')
-    .option('--hls <url>', 'also publish and purge an HLS package (its folder, ending with /)')
+    .option('--hls <url>', 'also publish and purge an HLS package (its master playlist over HTTP(S), or its folder ending with /)')
     .option('--hls-destination <path>', 'DestinationAsset for --hls', 'apubi-check/hls/')
     .option('--interval <ms>', 'GetTaskStatus polling interval', '1000')
     .option('--timeout <s>', 'how long a task may stay IN_PROGRESS before the check fails', '300')

@@ -3,20 +3,20 @@
 // where it fails and names the check that caught them.
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
-import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { CHECKS } from '../../src/conformance/index.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
+import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
 import { listFiles } from './helpers.js'
 import { startRewritingProxy, startSoapPackageServer, type RunningServer } from '../servers/non-conforming.js'
 import { startPostgres, type PostgresServer } from '../servers/postgres.js'
 import { makeTestCertificates, type TestCertificates } from '../servers/tls.js'
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
-const hlsFixture = new URL('../fixtures/packages/hls/', import.meta.url).pathname
 const ALL_CHECKS = Object.keys(CHECKS).sort()
 
 interface Run {
@@ -40,18 +40,36 @@ async function check(url: string, args: string[], env: Record<string, string> = 
 
 const failed = (run: Run) => [...run.outcomes].filter(([, o]) => o === 'fail').map(([id]) => id).sort()
 
-/** A test file, a directory and an HLS package under the server's file root, as --source, --directory and --hls. */
+/** An HLS package on an HTTP origin, as packagers leave it: master playlist → media playlist → segments. */
+let origin: HttpOrigin
+const originRoot = mkdtempSync(join(tmpdir(), 'apubi-check-origin-'))
+before(async () => {
+  const put = (path: string, text: string) => {
+    mkdirSync(dirname(join(originRoot, path)), { recursive: true })
+    writeFileSync(join(originRoot, path), text)
+  }
+  put('hls/master.m3u8', '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=800000,CODECS="avc1.4d401e"\nvideo/prog.m3u8\n')
+  put('hls/video/prog.m3u8', '#EXTM3U\n#EXT-X-TARGETDURATION:4\n#EXTINF:4.0,\nseg0.ts\n#EXTINF:4.0,\nseg1.ts\n#EXT-X-ENDLIST\n')
+  put('hls/video/seg0.ts', 'segment 0')
+  put('hls/video/seg1.ts', 'segment 1')
+  origin = await startHttpOrigin(originRoot)
+})
+after(async () => {
+  await origin.close()
+  rmSync(originRoot, { recursive: true, force: true })
+})
+
+/** A test file and a directory under the server's file root, and the origin's HLS package, as --source, --directory and --hls. */
 function lifecycleArgs(server: TestServer, name: string): string[] {
   const root = join(server.fileRoot, name)
   mkdirSync(join(root, 'directory'), { recursive: true })
   writeFileSync(join(root, 'clip.ts'), 'clip bytes')
   writeFileSync(join(root, 'directory', 'a.ts'), 'a')
   writeFileSync(join(root, 'directory', 'b.ts'), 'b')
-  cpSync(hlsFixture, join(root, 'hls'), { recursive: true })
   return [
     ...['--source', pathToFileURL(join(root, 'clip.ts')).href, '--destination', `${name}/clip.ts`],
     ...['--directory', `${pathToFileURL(join(root, 'directory')).href}/`, '--directory-destination', `${name}/directory/`],
-    ...['--hls', `${pathToFileURL(join(root, 'hls')).href}/`, '--hls-destination', `${name}/hls/`],
+    ...['--hls', origin.url('hls/master.m3u8'), '--hls-destination', `${name}/hls/`],
   ]
 }
 
@@ -73,6 +91,8 @@ describe('apubi check passes against our server', () => {
       assertAllPassed(run)
       assert.equal(run.outcomes.get('load.resubmitted'), 'pass', 'the same LoadAsset while in progress gets the same TaskId')
       assert.match(run.evidence.get('load.destination')!, /^DestinationAsset plain\/clip\.ts$/)
+      assert.match(run.evidence.get('hls.destination')!, /^DestinationAsset plain\/hls\/$/)
+      assert.ok(origin.requests('hls/video/seg1.ts') > 0, 'the package was published whole, segments too')
       const xml = readFileSync(junit, 'utf8')
       assert.match(xml, new RegExp(`<testsuites name="apubi check" tests="${ALL_CHECKS.length}" failures="0" skipped="0"`))
       assert.equal(xml.match(/<testcase /g)?.length, ALL_CHECKS.length)
