@@ -8,6 +8,7 @@ import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import type { SimulationReport } from '../../src/conformance/index.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
+import { startSoapPackageServer } from '../servers/non-conforming.js'
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
 
@@ -82,4 +83,18 @@ describe('apubi simulate against our server', () => {
     assert.equal(result.code, 2)
     assert.match(result.stderr, /give --source and --destination, or --task-ids/)
   })
+})
+
+it('apubi simulate works against another vendor\'s server (npm soap, from our WSDL): its faults with HTTP 200 are still faults', async () => {
+  const vendor = await startSoapPackageServer()
+  try {
+    const published = (await simulate(vendor.url, ['--source', 'ftp://u:p@cis.invalid/a.ts', '--destination', 'v/{n}.ts', '--concurrency', '2', '--count', '4', '--interval', '20', '--no-progress'])).report
+    assert.deepEqual([published.tasks.started, published.tasks.succeeded], [4, 4])
+    assert.deepEqual([published.operations.LoadAsset?.ok, published.operations.GetTaskStatus?.ok], [4, 4])
+    const polled = (await simulate(vendor.url, ['--task-ids', 'unknown', '--count', '3', '--interval', '1', '--no-progress'])).report
+    assert.deepEqual(polled.faults, { 'soap:Server Task Id does not exist': 3 })
+    assert.deepEqual(polled.httpErrors, {})
+  } finally {
+    await vendor.close()
+  }
 })
