@@ -34,6 +34,7 @@ export interface CheckPlan {
 }
 
 const STATES = new Set(['SUCCESS', 'FAILED', 'IN_PROGRESS'])
+// A table line stays readable; a longer fault text (an echoed request, a stack) is cut, marked with …
 const EVIDENCE_CHARS = 300
 
 /**

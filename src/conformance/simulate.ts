@@ -73,6 +73,7 @@ export interface SimulationReport {
   readonly networkErrors: Readonly<Record<string, number>>
 }
 
+// Often enough to watch a run, rarely enough to cost the simulated load nothing.
 const PROGRESS_EVERY_MS = 1_000
 
 /** Runs the simulation; `onProgress` is told about every second, and once at the end. */
