@@ -1,5 +1,6 @@
 import { pino, type Logger } from 'pino'
 import { clip } from './clip.js'
+import { thisInstance } from './instance.js'
 import { prettyLogLines } from './pretty.js'
 import { redactWith } from './redact.js'
 
@@ -18,7 +19,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
   return pino(
     {
       level,
-      base: { service: 'apubi' },
+      // service, version, instance: what a log aggregator groups and filters lines by.
+      base: { ...thisInstance() },
       formatters: { level: (label) => ({ level: label }), log: clipFields },
       hooks: {
         streamWrite: redactLine,
