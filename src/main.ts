@@ -20,7 +20,7 @@ export interface RunningServer {
   shutdown(): Promise<void>
 }
 
-/** The composition root: config → store → backends → task engine → HTTP. */
+/** The composition root: config → store → backends → task engine → HTTP (listening from the start, probes only until the store is open). */
 export async function startServer(config: Config, logger: Logger): Promise<RunningServer> {
   if (config.cdnBase.startsWith('file:')) mkdirSync(fileURLToPath(config.cdnBase), { recursive: true })
   const sealer = createSealer(loadSecretKey(config))
