@@ -1,6 +1,6 @@
 import type { Code } from '../errors.js'
 import { redact } from '../observability/index.js'
-import type { Task, TaskState, TaskSummary } from './types.js'
+import type { PackageSummary, Task, TaskState, TaskSummary } from './types.js'
 
 /** A task row as either store reads it: column names as in both schemas. */
 export type Row = Record<string, unknown>
@@ -55,5 +55,12 @@ export function toTask(row: Row, metadataPairs: Task['metadataPairs']): Task {
     leaseOwner: optional(row['lease_owner']),
     leaseToken: row['lease_token'] as number,
     leaseUntil: optional(row['lease_until']),
+    ...packageOf(row),
   }
+}
+
+/** The package summary kept as JSON text; absent for a task that published none. */
+function packageOf(row: Row): Pick<Task, 'package'> {
+  const text = optional<string>(row['package_summary'])
+  return text === undefined ? {} : { package: JSON.parse(text) as PackageSummary }
 }

@@ -61,6 +61,8 @@ export interface Task {
   readonly startedAt?: number
   readonly updatedAt: number
   readonly finishedAt?: number
+  /** For a publish that held HLS or DASH manifests: what reading them back at the destination found. */
+  readonly package?: PackageSummary
 }
 
 export interface NewTask {
@@ -93,10 +95,11 @@ export interface Claimed {
   readonly token: number
 }
 
-export type { Progress, PublishedFile } from '../transfer/index.js'
+export type { PackageSummary, Progress, PublishedFile } from '../transfer/index.js'
+import type { PackageSummary } from '../transfer/index.js'
 
 export type Outcome =
-  | { readonly state: 'succeeded'; readonly finalDestination: string }
+  | { readonly state: 'succeeded'; readonly finalDestination: string; readonly package?: PackageSummary }
   | { readonly state: 'failed'; readonly error: Omit<TaskError, 'attempt' | 'at'> }
   | { readonly state: 'retry_wait'; readonly error: Omit<TaskError, 'attempt' | 'at'>; readonly runAt: number }
 

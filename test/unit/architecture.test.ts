@@ -31,8 +31,9 @@ const allowed: Record<string, string[]> = {
   client: ['soap'],
   soap: ['tasks'],
   tasks: ['transfer'],
-  transfer: ['backends'],
-  backends: [],
+  transfer: ['backends', 'packages'],
+  backends: ['packages'],
+  packages: [],
   http: [],
   config: [],
   observability: [],
@@ -89,7 +90,7 @@ describe('architecture', () => {
 
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
-    for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'metrics', 'observability', 'soap', 'tasks', 'transfer']) {
+    for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'metrics', 'observability', 'packages', 'soap', 'tasks', 'transfer']) {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
@@ -100,6 +101,7 @@ describe('architecture', () => {
       http: ['createEdgeServer'],
       metrics: ['createMetrics', 'createProbeEdge'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
+      packages: ['encodePath', 'enumeratePackage', 'manifestFormat', 'readManifest'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -117,8 +119,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
-      transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
+      transfer: ['checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
 })
