@@ -50,14 +50,17 @@ function manifestFileName(source: Location, destination: Location, extensions: r
   )
 }
 
+const EMPTY_PLAYLIST = Buffer.from('#EXTM3U\n')
+
 // A check made while the WFM waits for its answer: beyond this, the task's own work tells.
 const REQUEST_CHECK_MS = 5_000
 
 /**
  * What can be told of a LoadAsset before it is queued: a destination naming a manifest file for a
  * folder source, or naming no manifest for a manifest source (ERR_REQUEST_INVALID), and, for a manifest
- * an HTTP origin serves, a reference leading out of the package (ERR_POLICY_DENIED), read within a few
- * seconds. Anything else (an origin slow or down, a missing file) is left to the task, which reports it.
+ * an HTTP origin serves, a reference of it leading out of the package (ERR_POLICY_DENIED), read within
+ * a few seconds. Only that manifest is read now: the playlists it names are the task's to read (once),
+ * as is anything else (an origin slow or down, a missing file), which the task reports.
  * @throws PublishError ERR_REQUEST_INVALID, ERR_POLICY_DENIED
  */
 export async function checkPackageRequest(source: Location, destination: Location, options: TransferOptions): Promise<void> {
@@ -71,7 +74,11 @@ export async function checkPackageRequest(source: Location, destination: Locatio
   if (source.endpoint.scheme !== 'http' && source.endpoint.scheme !== 'https') return
   const signal = AbortSignal.timeout(REQUEST_CHECK_MS)
   try {
-    await withBackend(source.endpoint, options, (from) => listPackage(from, source.path, signal))
+    await withBackend(source.endpoint, options, async (from) => {
+      const manifest = await readAll(from, source.path, signal)
+      // The playlists it names read as empty ones: their own references are checked by the task.
+      await enumeratePackage(LOCAL_ORIGIN, source.path.replace(/^\//, ''), async (path) => (path === source.path.replace(/^\//, '') ? manifest : EMPTY_PLAYLIST))
+    })
   } catch (e) {
     if (isPublishError(e, 'ERR_POLICY_DENIED')) throw e
   }
