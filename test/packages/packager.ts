@@ -22,14 +22,17 @@ export interface PackageOptions {
   readonly prefix?: string
   /** Sine frequency: another tone makes other bytes. */
   readonly tone?: number
+  /** One media file per rendition, its segments byte ranges of it (HLS `single_file`). */
+  readonly singleFile?: boolean
 }
 
 /**
  * An HLS package in `dir`: master.m3u8 → two video variants (v0/, v1/) and an alternate audio
- * rendition (vaudio/), each a media playlist over its segments (and init segment for fMP4).
+ * rendition (vaudio/), each a media playlist over its segments (and init segment for fMP4), or over
+ * byte ranges of one file (`singleFile`).
  */
 export function makeHls(dir: string, options: PackageOptions = {}): void {
-  const { segments = 'fmp4', seconds = 4, prefix = 'seg', tone = 440 } = options
+  const { segments = 'fmp4', seconds = 4, prefix = 'seg', tone = 440, singleFile = false } = options
   mkdirSync(dir, { recursive: true })
   const ext = segments === 'fmp4' ? 'm4s' : 'ts'
   ffmpeg(dir, [
@@ -40,7 +43,8 @@ export function makeHls(dir: string, options: PackageOptions = {}): void {
     ...['-f', 'hls', '-hls_time', '1', '-hls_playlist_type', 'vod', '-hls_segment_type', segments],
     ...(segments === 'fmp4' ? ['-hls_fmp4_init_filename', `${prefix}-init_%v.mp4`] : []),
     ...['-master_pl_name', 'master.m3u8', '-var_stream_map', 'v:0,agroup:aud v:1,agroup:aud a:0,agroup:aud,language:en,name:audio'],
-    ...['-hls_segment_filename', `v%v/${prefix}%d.${ext}`, 'v%v/prog.m3u8'],
+    ...(singleFile ? ['-hls_flags', 'single_file'] : []),
+    ...['-hls_segment_filename', singleFile ? `v%v/${prefix}.${ext}` : `v%v/${prefix}%d.${ext}`, 'v%v/prog.m3u8'],
   ])
 }
 

@@ -132,6 +132,7 @@ before(async () => {
   if (!ffmpeg) return
   makeHls(join(made, 'hls-fmp4'))
   makeHls(join(made, 'hls-ts'), { segments: 'mpegts' })
+  makeHls(join(made, 'hls-ranges'), { segments: 'mpegts', singleFile: true })
   makeHls(join(made, 'hls-v2'), { prefix: 'b', tone: 880 })
   makeDash(join(made, 'dash'))
   origin = await startHttpOrigin(work)
@@ -171,6 +172,7 @@ describe('publishing a streaming package', { skip: !ffmpeg && FFMPEG_MISSING }, 
   const probed: Array<[name: string, manifest: string]> = [
     ['HLS with fMP4 segments', 'hls-fmp4/master.m3u8'],
     ['HLS with MPEG-TS segments', 'hls-ts/master.m3u8'],
+    ['HLS with byte ranges of one file per rendition', 'hls-ranges/master.m3u8'],
     ['DASH with a SegmentTimeline', 'dash/manifest.mpd'],
   ]
   for (const [name, manifest] of probed) {
