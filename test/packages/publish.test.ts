@@ -238,7 +238,9 @@ describe('a failed package publish shows no new manifest', { skip: !ffmpeg && FF
     const target = fresh('republish')
     await publish(parseLocation(fileUrl(join(made, 'hls-fmp4'), true)), parseLocation(fileUrl(target, true)), job(), options())
     const oldManifests = new Map(manifestsIn(target).map((rel) => [rel, readFileSync(join(target, rel), 'utf8')]))
+    // From an HTTP origin: its listing starts with the master, so only the ordering keeps it back.
     const source = copyOf('hls-v2')
+    const v2 = parseLocation(origin.url(`${source.slice(work.length + 1)}/master.m3u8`))
     const recorded = new Map<string, PublishedFile>()
     let putBack: (() => void) | undefined
     const onFile = (file: PublishedFile): void => {
@@ -247,7 +249,7 @@ describe('a failed package publish shows no new manifest', { skip: !ffmpeg && FF
     }
     const taskId = randomUUID()
     await assert.rejects(
-      publish(parseLocation(fileUrl(source, true)), parseLocation(fileUrl(target, true)), job({ taskId, onFile }), options({ parallelFiles: 1 })),
+      publish(v2, parseLocation(fileUrl(target, true)), job({ taskId, onFile }), options({ parallelFiles: 1 })),
       (e) => isPublishError(e, 'ERR_NOT_FOUND'),
     )
     for (const [rel, text] of oldManifests) assert.equal(readFileSync(join(target, rel), 'utf8'), text, `${rel} is still the old one`)
@@ -255,7 +257,7 @@ describe('a failed package publish shows no new manifest', { skip: !ffmpeg && FF
 
     putBack!()
     const again: string[] = []
-    await publish(parseLocation(fileUrl(source, true)), parseLocation(fileUrl(target, true)), job({ taskId, completed: recorded, onFile: (f) => void again.push(f.rel) }), options())
+    await publish(v2, parseLocation(fileUrl(target, true)), job({ taskId, completed: recorded, onFile: (f) => void again.push(f.rel) }), options())
     assert.deepEqual(again.filter((rel) => recorded.has(rel) && !rel.endsWith('.m3u8')), [], 'files the failed attempt published are not copied again')
     assert.equal(probe(join(target, 'master.m3u8')), probe(join(made, 'hls-v2/master.m3u8')))
     assert.equal(readFileSync(join(target, 'v0/prog.m3u8'), 'utf8'), readFileSync(join(made, 'hls-v2/v0/prog.m3u8'), 'utf8'))
