@@ -95,7 +95,7 @@ async function withSizes(from: Backend, entries: ReadonlyArray<{ rel: string; pa
  * @returns the verification's summary; undefined when no manifest was among the files.
  */
 async function publishInOrder(from: Backend, items: readonly SourceItem[], to: Backend, targetDir: string, dirs: readonly string[], job: Job, options: TransferOptions): Promise<PackageSummary | undefined> {
-  const plan: PackagePlan<SourceItem> = await planPackage(items, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS, (item) => readAll(from, item.sourcePath, job.signal))
+  const plan: PackagePlan<SourceItem> = await planPackage(items, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS, (item) => readAll(from, item.sourcePath, job.signal), job.signal)
   assertComplete(plan)
   const [files = [], ...manifestTiers] = plan.tiers
   const progress = new ProgressCounter(job, items.reduce((sum, f) => sum + f.size, 0), items.length)
@@ -114,7 +114,7 @@ async function publishInOrder(from: Backend, items: readonly SourceItem[], to: B
   const sizes = new Map(items.map((i) => [i.rel, i.size]))
   // Read back master first, so the first reference found missing is named from the top.
   const manifests = manifestTiers.flat().reverse().map((m) => m.rel)
-  const existed = await presentAt(to, targetDir, manifests, job.signal)
+  const existed = await presentAt(to, targetDir, manifests, options, job.signal)
   try {
     for (const tier of manifestTiers) {
       await checkReferences(to, targetDir, tier.map((i) => plan.manifests.get(i.rel)!), sizes, job.signal)
@@ -134,9 +134,11 @@ function inMemory(body: Buffer): Pick<Backend, 'read'> {
 }
 
 /** The `rels` already at `dir` on `to`. */
-async function presentAt(to: Backend, dir: string, rels: readonly string[], signal: AbortSignal): Promise<Set<string>> {
+async function presentAt(to: Backend, dir: string, rels: readonly string[], options: TransferOptions, signal: AbortSignal): Promise<Set<string>> {
   const present = new Set<string>()
-  for (const rel of rels) if (!(await isAbsent(to, posix.join(dir, rel), signal))) present.add(rel)
+  await forEachLimited(rels, lanesFor(options), signal, async (rel) => {
+    if (!(await isAbsent(to, posix.join(dir, rel), signal))) present.add(rel)
+  })
   return present
 }
 

@@ -1,12 +1,15 @@
 import { posix } from 'node:path'
 import { PublishError } from '../errors.js'
 import { encodePath, manifestFormat, readManifest, type Manifest } from '../packages/index.js'
+import { forEachLimited } from './job.js'
 
 /** The manifest extensions recognised when none are configured (APUBI_MANIFEST_EXTENSIONS). */
 export const DEFAULT_MANIFEST_EXTENSIONS: readonly string[] = ['m3u8', 'mpd']
 
 // A manifest is text of a few MiB at most; a larger file with a manifest's extension is media.
 const MAX_MANIFEST_BYTES = 16 << 20
+// Manifests read at once: a folder of many packages need not wait on one round trip per manifest.
+export const PARALLEL_READS = 4
 
 /**
  * References are resolved as URLs below this made-up origin, the published root at its top: a
@@ -53,16 +56,17 @@ export function hasManifestExtension(rel: string, extensions: readonly string[])
  * playlist or an MPD; `read` fetches the bytes of one not read yet) and orders the publish. The
  * tiers hold `items` with the bytes read, so each manifest is read once.
  */
-export async function planPackage<T extends PackageItem>(items: readonly T[], extensions: readonly string[], read: (item: T) => Promise<Buffer>): Promise<PackagePlan<T>> {
+export async function planPackage<T extends PackageItem>(items: readonly T[], extensions: readonly string[], read: (item: T) => Promise<Buffer>, signal: AbortSignal): Promise<PackagePlan<T>> {
   const byRel = new Map(items.map((item) => [item.rel, item] as const))
+  const candidates = items.filter((item) => hasManifestExtension(item.rel, extensions) && item.size <= MAX_MANIFEST_BYTES)
+  const bodies = new Map<string, Buffer>()
+  await forEachLimited(candidates, PARALLEL_READS, signal, async (item) => void bodies.set(item.rel, item.body ?? (await read(item))))
   const manifests = new Map<string, PlannedManifest>()
-  for (const item of items) {
-    if (!hasManifestExtension(item.rel, extensions) || item.size > MAX_MANIFEST_BYTES) continue
-    const body = item.body ?? (await read(item))
+  for (const item of candidates) {
+    const body = bodies.get(item.rel)!
     const text = body.toString('utf8')
     if (!manifestFormat(text)) continue
-    const withBody = item.body ? item : { ...item, body }
-    byRel.set(item.rel, withBody)
+    byRel.set(item.rel, item.body ? item : { ...item, body })
     manifests.set(item.rel, plannedManifest(item.rel, text))
   }
   const levels = manifestLevels(manifests)

@@ -1,7 +1,8 @@
 import { posix } from 'node:path'
 import type { Backend } from '../backends/index.js'
 import { isPublishError, PublishError } from '../errors.js'
-import { plannedManifest, type PlannedManifest } from './package-plan.js'
+import { forEachLimited } from './job.js'
+import { PARALLEL_READS, plannedManifest, type PlannedManifest } from './package-plan.js'
 
 /** What the read-back of a published package found, recorded on its task. */
 export interface PackageSummary {
@@ -47,8 +48,10 @@ export async function checkReferences(to: Backend, root: string, manifests: read
  * @throws PublishError ERR_PACKAGE_INCOMPLETE naming the first reference missing or of another size.
  */
 export async function verifyPackage(to: Backend, root: string, rels: readonly string[], sizes: ReadonlyMap<string, number>, signal: AbortSignal): Promise<PackageSummary> {
-  const manifests: PlannedManifest[] = []
-  for (const rel of rels) manifests.push(plannedManifest(rel, (await readAll(to, posix.join(root, rel), signal)).toString('utf8')))
+  const manifests: PlannedManifest[] = new Array(rels.length)
+  await forEachLimited([...rels.keys()], PARALLEL_READS, signal, async (i) => {
+    manifests[i] = plannedManifest(rels[i]!, (await readAll(to, posix.join(root, rels[i]!), signal)).toString('utf8'))
+  })
   await checkReferences(to, root, manifests, sizes, signal)
   const durations = manifests.map((m) => m.manifest.durationSeconds).filter((d): d is number => d !== undefined && d > 0)
   return {

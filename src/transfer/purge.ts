@@ -23,7 +23,7 @@ export async function purge(target: Location, job: Job, options: TransferOptions
     }
     if (entry.type === 'file') return backend.remove(target.path, job.signal)
     const { files, dirs } = await walk(backend, target.path, job.signal)
-    const plan = await planPackage(files, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS, (file) => readAll(backend, posix.join(target.path, file.rel), job.signal))
+    const plan = await planPackage(files, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS, (file) => readAll(backend, posix.join(target.path, file.rel), job.signal), job.signal)
     const [rest = [], ...manifestTiers] = plan.tiers
     const manifests = manifestTiers.reverse()
     let filesDone = 0

@@ -67,7 +67,7 @@ describe('manifests are told by their content', () => {
 describe('the publishing order', () => {
   const item = (rel: string, text?: string) => ({ rel, size: text?.length ?? 100, ...(text !== undefined && { body: Buffer.from(text) }) })
   const tiersOf = async (items: ReturnType<typeof item>[], extensions = ['m3u8', 'mpd']) =>
-    (await planPackage(items, extensions, async () => assert.fail('a manifest is read once, with the listing'))).tiers.map((tier) => tier.map((i) => i.rel))
+    (await planPackage(items, extensions, async () => assert.fail('a manifest is read once, with the listing'), new AbortController().signal)).tiers.map((tier) => tier.map((i) => i.rel))
 
   it('files first, media playlists next, the master last, whatever the listing order', async () => {
     const items = [
