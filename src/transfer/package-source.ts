@@ -19,8 +19,14 @@ const LOCAL_ORIGIN = 'http://package.invalid'
 export async function listPackage(from: Backend, manifestPath: string, signal: AbortSignal): Promise<PackageEntry[]> {
   if (from.listPackage) return from.listPackage(manifestPath, signal)
   const lead = manifestPath.startsWith('/') ? '/' : ''
-  const { files } = await enumeratePackage(LOCAL_ORIGIN, manifestPath.slice(lead.length), (path) => readAll(from, lead + path, signal))
-  return files.map(({ rel, path, body }) => ({ rel, path: lead + path, ...(body && { body }) }))
+  try {
+    const { files } = await enumeratePackage(LOCAL_ORIGIN, manifestPath.slice(lead.length), (path) => readAll(from, lead + path, signal))
+    return files.map(({ rel, path, body }) => ({ rel, path: lead + path, ...(body && { body }) }))
+  } catch (e) {
+    // Messages name paths as the storage knows them, not under the made-up origin.
+    if (e instanceof PublishError && e.message.includes(LOCAL_ORIGIN)) throw new PublishError(e.code, e.message.split(LOCAL_ORIGIN).join(''), { cause: e })
+    throw e
+  }
 }
 
 /** A folder source given a destination that names a manifest file: refused, whatever it holds. */
@@ -77,7 +83,7 @@ export async function checkPackageRequest(source: Location, destination: Locatio
     await withBackend(source.endpoint, options, async (from) => {
       const manifest = await readAll(from, source.path, signal)
       // The playlists it names read as empty ones: their own references are checked by the task.
-      await enumeratePackage(LOCAL_ORIGIN, source.path.replace(/^\//, ''), async (path) => (path === source.path.replace(/^\//, '') ? manifest : EMPTY_PLAYLIST))
+      await enumeratePackage(new URL(source.url).origin, source.path, async (path) => (path === source.path ? manifest : EMPTY_PLAYLIST))
     })
   } catch (e) {
     if (isPublishError(e, 'ERR_POLICY_DENIED')) throw e

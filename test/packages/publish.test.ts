@@ -335,14 +335,18 @@ describe('a destination that names a file', { skip: !ffmpeg && FFMPEG_MISSING },
     })
   }
 
-  it('a manifest naming a file outside its package is refused when asked, with the reason', async () => {
+  it('a manifest naming a file outside its package is refused when asked (from HTTP) and when worked on (any storage), with the reason', async () => {
     const source = fresh('outside')
     mkdirSync(join(source, 'pkg'), { recursive: true })
     writeFileSync(join(source, 'pkg/index.m3u8'), '#EXTM3U\n#EXTINF:4,\n../elsewhere/seg.ts\n#EXT-X-ENDLIST\n')
     const from = parseLocation(origin.url(`${source.slice(work.length + 1)}/pkg/index.m3u8`))
     await assert.rejects(checkPackageRequest(from, parseLocation(fileUrl(fresh('x'), true)), options()), {
       code: 'ERR_POLICY_DENIED',
-      message: /elsewhere\/seg\.ts is outside the package directory/,
+      message: new RegExp(`^${from.url.replace(/[.?]/g, '\\$&')}: /outside-\\w+/elsewhere/seg\\.ts is outside the package directory /outside-\\w+/pkg/$`),
+    })
+    await assert.rejects(publish(parseLocation(fileUrl(join(source, 'pkg/index.m3u8'))), parseLocation(fileUrl(fresh('x'), true)), job(), options()), {
+      code: 'ERR_POLICY_DENIED',
+      message: `${source}/pkg/index.m3u8: ${source}/elsewhere/seg.ts is outside the package directory ${source}/pkg/`,
     })
   })
 })
