@@ -3,7 +3,7 @@
 // same run, on the same machine.
 //
 // - Servers, each a process of its own: vsftpd or ftp-srv (bench/ftp-server.ts; the origin of FTP→SFTP and the
-//   destination of S3→FTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
+//   destination of S3→FTP), pure-ftpd (the same origin folder, for FTP (pure-ftpd)→SFTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
 // - Ours: LoadAsset, then GetTaskStatus every 50 ms until SUCCESS; APUBI_PARALLEL_FILES=4 and
 //   APUBI_CONNECTIONS_PER_HOST=8 (4 files in flight, each holding a connection on both sides). Once with
 //   the default digests (MD5+SHA-256, computed while streaming), once with APUBI_CHECKSUMS=none.
@@ -31,7 +31,8 @@
 //   left), then deleted, so every run writes into an empty destination.
 //
 // Environment: BENCH_TRANSPORTS=0 skips this part (it is long); BENCH_PACKAGE_FILES (files in the
-// package, default 2000); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
+// package, default 2000); BENCH_ROUTES (comma-separated parts of route names, e.g. `pure-ftpd,S3`:
+// only those routes); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
 import { spawnSync } from 'node:child_process'
 import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -82,7 +83,7 @@ const RCLONE_FLAGS = ['--transfers', String(PARALLEL_FILES), '--checkers', Strin
 
 /** The ways to a copy's source and destination, for our server and for rclone. */
 interface Route {
-  readonly name: 'FTP→SFTP' | 'S3→FTP'
+  readonly name: string
   /** Our source URL of a path below the origin folder. */
   oursFrom(rel: string): string
   /** Our destination URL of a path below contender `who`'s folder. */
@@ -147,6 +148,9 @@ export async function transports(bench: TransportBench): Promise<void> {
 
   const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot, 'dst-ours,dst-bare,dst-rclone,dst-rclone-sums'])
   bench.cleanups.push(() => ftp.stop())
+  // A second FTP origin on the same folder, an implementation the project does not choose either.
+  const pureFtp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot, '', 'pure-ftpd'])
+  bench.cleanups.push(() => pureFtp.stop())
   const s3 = await startChild<S3Info>('./s3-server.ts')
   bench.cleanups.push(() => s3.stop())
   const sftp = await startSshd(sftpRoot)
@@ -186,6 +190,7 @@ export async function transports(bench: TransportBench): Promise<void> {
     ? remotesEnv(
         [
           { name: 'ftp', type: 'ftp', options: { host: ftp.info.host, port: String(ftp.info.port), user: ftp.info.user, pass: obscure(ftp.info.password) } },
+          { name: 'pure', type: 'ftp', options: { host: pureFtp.info.host, port: String(pureFtp.info.port), user: pureFtp.info.user, pass: obscure(pureFtp.info.password) } },
           // internal-sftp only: no shell to run md5sum/sha1sum in, and none to probe for.
           { name: 'sftp', type: 'sftp', options: { host: sftp.host, port: String(sftp.port), user: sftp.user, key_file: keyFile, known_hosts_file: knownHosts, shell_type: 'none' } },
           {
@@ -204,15 +209,17 @@ export async function transports(bench: TransportBench): Promise<void> {
   const stopRclone = new AbortController()
   bench.cleanups.push(async () => stopRclone.abort())
 
+  const toSftp = (name: string, from: FtpInfo, remote: string): Route => ({
+    name,
+    oursFrom: (rel) => ftpUrl(from, `origin/${rel}`),
+    oursTo: (who, rel) => sftp.url(`${who}/${rel}`),
+    rcloneFrom: (rel) => `${remote}:origin/${rel}`,
+    rcloneTo: (who, rel) => `${who === 'rclone' ? 'sftp' : 'sftp-sums'}:${sftpRoot}/${who}${rel && `/${rel}`}`,
+    folder: (who) => join(sftpRoot, who),
+  })
   const routes: Route[] = [
-    {
-      name: 'FTP→SFTP',
-      oursFrom: (rel) => ftpUrl(ftp.info, `origin/${rel}`),
-      oursTo: (who, rel) => sftp.url(`${who}/${rel}`),
-      rcloneFrom: (rel) => `ftp:origin/${rel}`,
-      rcloneTo: (who, rel) => `${who === 'rclone' ? 'sftp' : 'sftp-sums'}:${sftpRoot}/${who}${rel && `/${rel}`}`,
-      folder: (who) => join(sftpRoot, who),
-    },
+    toSftp('FTP→SFTP', ftp.info, 'ftp'),
+    toSftp('FTP (pure-ftpd)→SFTP', pureFtp.info, 'pure'),
     {
       name: 'S3→FTP',
       oursFrom: (rel) => `s3://${s3.info.bucket}/origin/${rel}`,
@@ -228,7 +235,8 @@ export async function transports(bench: TransportBench): Promise<void> {
   ]
 
   const failures: string[] = []
-  for (const route of routes) {
+  const routeNames = process.env['BENCH_ROUTES']?.split(',').map((name) => name.trim())
+  for (const route of routes.filter((r) => !routeNames || routeNames.some((name) => r.name.includes(name)))) {
     for (const what of data) {
       try {
         await scenario(route, what)
