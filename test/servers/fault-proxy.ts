@@ -29,8 +29,12 @@ export interface FaultProxy {
   readonly port: number
   /** Faults applied to connections opened from now on. */
   inject(fault: Fault): void
-  /** Connections opened so far, and how many a fault hit. */
-  readonly stats: { connections: number; faulted: number }
+  /**
+   * Connections opened so far, and how many a fault hit. `turns`: over all connections, how often
+   * the client sent again after something reached it from the server — each a round trip the
+   * client waited for, unless it was sending anyway (pipelined requests count their replies too).
+   */
+  readonly stats: { connections: number; faulted: number; turns: number }
   close(): Promise<void>
 }
 
@@ -45,7 +49,7 @@ const LINK_WINDOW_BYTES = 4 << 20
  */
 export async function startFaultProxy(targetHost: string, targetPort: number, link?: Link): Promise<FaultProxy> {
   let pending: (Fault & { times: number }) | undefined
-  const stats = { connections: 0, faulted: 0 }
+  const stats = { connections: 0, faulted: 0, turns: 0 }
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
     stats.connections++
@@ -66,9 +70,18 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
     }
     const counted = { up: 0, down: 0 }
     let stalled = false
+    // Whether the server's bytes reached the client since the client last sent.
+    let answered = false
+    const reached = (direction: 'up' | 'down'): void => {
+      if (direction === 'down') answered = true
+    }
     const forward = (from: Socket, to: Socket, direction: 'up' | 'down') => {
       from.on('data', (chunk: Buffer) => {
         counted[direction] += chunk.length
+        if (direction === 'up' && answered) {
+          stats.turns++
+          answered = false
+        }
         const limit = direction === 'up' ? fault?.resetAfterUpBytes : fault?.resetAfterDownBytes
         if (limit !== undefined && counted[direction] >= limit) {
           client.resetAndDestroy()
@@ -81,6 +94,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
           return
         }
         if (link) return delay(chunk)
+        reached(direction)
         if (!to.write(chunk)) from.pause()
         if (fault?.bytesPerSecond) {
           from.pause()
@@ -103,6 +117,7 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
           const { chunk } = queue.shift()!
           inFlight -= chunk.length
           if (!to.destroyed) to.write(chunk)
+          reached(direction)
         }
         if (queue.length > 0) timer = setTimeout(deliver, queue[0]!.arrives - performance.now())
         else if (ended) to.end()

@@ -51,6 +51,28 @@ describe('fault proxy: a far link', () => {
     }
   })
 
+  it('counts the turns a client waited for, not requests sent before the answers', async () => {
+    const proxy = await startFaultProxy('127.0.0.1', port, { delayMs: 5 })
+    try {
+      const socket = connect(proxy.port, proxy.host)
+      await once(socket, 'connect')
+      const answer = async (text: string) => {
+        socket.write(text)
+        let got = ''
+        while (got.length < text.length) got += String((await once(socket, 'data'))[0])
+      }
+      // Three requests, each sent once the answer before it arrived: two turns.
+      for (const text of ['a', 'b', 'c']) await answer(text)
+      assert.equal(proxy.stats.turns, 2)
+      // Three sent together, answered together: one more turn, for the first of them.
+      await answer('def')
+      assert.equal(proxy.stats.turns, 3)
+      socket.destroy()
+    } finally {
+      await proxy.close()
+    }
+  })
+
   it('keeps bytes whole and in order, no faster than its bandwidth', async () => {
     // 2 MB at 20 MB/s each way: at least 100 ms one way, pipelined with the way back.
     const proxy = await startFaultProxy('127.0.0.1', port, { delayMs: 5, bytesPerSecond: 20e6 })
