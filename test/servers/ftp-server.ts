@@ -136,19 +136,10 @@ export async function startPyftpdlib(root: string): Promise<FtpServer | undefine
     child.kill()
     throw new Error(`pyftpdlib did not start: ${(e as Error).message}\n${log}`)
   }
-  return {
-    scheme: 'ftp',
-    host: HOST,
-    port,
-    user: USER,
-    password: PASSWORD,
-    root,
-    url: (path) => ftpUrl('ftp', USER, PASSWORD, port, path),
-    close: async () => {
-      if (child.exitCode === null) child.kill()
-      await exited
-    },
-  }
+  return plainFtpServer(port, root, async () => {
+    if (child.exitCode === null) child.kill()
+    await exited
+  })
 }
 
 export interface VsftpdOptions {
@@ -226,24 +217,7 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
   const config = join(own, 'vsftpd.conf')
   const line = ([key, value]: [string, string | number | boolean]) => `${key}=${value === true ? 'YES' : value === false ? 'NO' : value}`
   await writeFile(config, `${Object.entries(settings).map(line).join('\n')}\n`)
-  // Its own process group: each session is a process of its own, and close() ends them all.
-  const child = spawn(VSFTPD, [config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
-  let log = ''
-  child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)))
-  const exited = once(child, 'exit')
-  const stop = (): void => {
-    process.off('exit', stop)
-    if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM')
-  }
-  // Detached, it would outlive a test process that ends without closing it.
-  process.once('exit', stop)
-  try {
-    await waitForPort(port, () => child.exitCode !== null)
-  } catch (e) {
-    stop()
-    await rm(own, { recursive: true, force: true })
-    throw new Error(`vsftpd did not start: ${(e as Error).message}\n${log}`)
-  }
+  const close = await startDaemon('vsftpd', VSFTPD, [config], port, own)
   const scheme: FtpScheme = !opts.tls ? 'ftp' : opts.implicit ? 'ftps' : 'ftpes'
   const user = 'anonymous'
   return {
@@ -255,11 +229,7 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
     root,
     anonymous: true,
     url: (path) => ftpUrl(scheme, user, PASSWORD, port, path),
-    close: async () => {
-      stop()
-      await exited
-      await rm(own, { recursive: true, force: true })
-    },
+    close,
   }
 }
 
@@ -306,6 +276,20 @@ export async function startPureFtpd(root: string): Promise<FtpServer | undefined
   if (mkdb.status !== 0) throw new Error(`pure-pw mkdb failed: ${mkdb.stderr}`)
   await chmod(root, 0o755)
   const args = ['-S', `${HOST},${port}`, '-l', `puredb:${join(own, 'pure.pdb')}`, '-E', '-A', '-H', '-D', '-p', `${pasvMin}:${pasvMin + 100}`]
+  return plainFtpServer(port, root, await startDaemon('pure-ftpd', binary, args, port, own))
+}
+
+/** A plain-FTP server on 127.0.0.1:`port` where USER logs in with PASSWORD. */
+function plainFtpServer(port: number, root: string, close: () => Promise<void>): FtpServer {
+  return { scheme: 'ftp', host: HOST, port, user: USER, password: PASSWORD, root, url: (path) => ftpUrl('ftp', USER, PASSWORD, port, path), close }
+}
+
+/**
+ * Starts a forking FTP daemon in a process group of its own (each session is a process of its own,
+ * and closing ends them all) and waits until it accepts on `port`. Resolves with its close, which
+ * also removes `own`, the daemon's folder.
+ */
+async function startDaemon(name: string, binary: string, args: readonly string[], port: number, own: string): Promise<() => Promise<void>> {
   const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
   let log = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)))
@@ -314,27 +298,19 @@ export async function startPureFtpd(root: string): Promise<FtpServer | undefined
     process.off('exit', stop)
     if (child.exitCode === null && child.pid) process.kill(-child.pid, 'SIGTERM')
   }
+  // Detached, it would outlive a test process that ends without closing it.
   process.once('exit', stop)
   try {
     await waitForPort(port, () => child.exitCode !== null)
   } catch (e) {
     stop()
     await rm(own, { recursive: true, force: true })
-    throw new Error(`pure-ftpd did not start: ${(e as Error).message}\n${log}`)
+    throw new Error(`${name} did not start: ${(e as Error).message}\n${log}`)
   }
-  return {
-    scheme: 'ftp',
-    host: HOST,
-    port,
-    user: USER,
-    password: PASSWORD,
-    root,
-    url: (path) => ftpUrl('ftp', USER, PASSWORD, port, path),
-    close: async () => {
-      stop()
-      await exited
-      await rm(own, { recursive: true, force: true })
-    },
+  return async () => {
+    stop()
+    await exited
+    await rm(own, { recursive: true, force: true })
   }
 }
 
