@@ -2,14 +2,13 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js'
 import { createHostLimiter } from './backends/index.js'
 import type { Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
-import type { Logger } from './observability/index.js'
+import { thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
 import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
 import { createCredentials, createLocationPolicy } from './transfer/index.js'
@@ -55,9 +54,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const now = Date.now
   // Read at scrape time only, once `operator` below exists.
-  const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], now })
+  const metrics = createMetrics({
+    overview: () => operator.overview(),
+    hosts: () => transfer.backends.hosts.inUse?.() ?? [],
+    now,
+    readiness: () => readiness(),
+    certificateExpiresAt: () => edge.certificateExpiresAt(),
+    instance: thisInstance(),
+  })
   const worker = new Worker(store, createTaskRunner(policy, transfer), {
-    name: `${hostname()}:${process.pid}`,
+    name: thisInstance().instance,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
     taskTimeoutMs: config.taskTimeoutMs,
@@ -87,10 +93,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
-  const admin = createAdminEdge({ operator, access, logger, now })
+  const readiness = async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting })
+  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness })
   const probes = createProbeEdge({
     metrics,
-    readiness: async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting }),
+    readiness,
     allowMetrics: adminGuard(access, logger),
     logger,
   })

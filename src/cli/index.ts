@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander'
 import { redact } from '../observability/index.js'
+import { addConformanceCommands } from './conformance.js'
 import { serve } from './serve.js'
 import { listTasks, showTask, type AdminFlags, type TasksFlags } from './tasks.js'
 import { load, purge, status, type WfmFlags } from './wfm.js'
@@ -62,17 +63,20 @@ const admin = (command: Command) =>
     .addOption(new Option('--token <token>', 'admin token, when the server has one (better: the variable)').env('APUBI_ADMIN_TOKEN'))
     .option('--json', 'print the API\'s JSON answer')
 
-admin(program.command('tasks').description('list tasks, newest first (admin API)'))
+admin(program.command('tasks').description('list tasks: running, retrying and queued first, then newest (admin API)'))
   .option('--state <states>', 'comma-separated: queued, running, retry_wait, succeeded, failed')
   .option('--kind <kind>', 'load or purge')
   .option('--since <time>', 'created since: an age (30m, 2h, 1d) or a date-time')
   .option('--until <time>', 'created before: an age or a date-time')
-  .option('--search <text>', 'text in the source, destination or target')
+  .option('--search <text>', 'text in the source, destination or target, or a TaskId (whole or its first characters)')
+  .option('--sort <order>', 'active (default), newest, oldest, finished, longest or shortest')
   .option('--limit <n>', 'tasks per page (at most 200)', '50')
   .option('--offset <n>', 'tasks to skip', '0')
   .action(async (flags: TasksFlags) => exit(await listTasks(flags)))
-admin(program.command('task <taskId>').description('show a task: progress, attempt history, files with checksums, metadata (admin API)'))
+admin(program.command('task <taskId>').description('show a task (its TaskId or its first characters): progress, attempt history, files with checksums, metadata (admin API)'))
   .action(async (taskId: string, flags: AdminFlags) => exit(await showTask(taskId, flags)))
+
+addConformanceCommands(program)
 
 function exit(code: number): void {
   process.exitCode = code

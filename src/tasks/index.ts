@@ -2,7 +2,7 @@
 export { startHousekeeping, retentionMs } from './housekeeping.js'
 export type { Exclusive } from './housekeeping.js'
 export { OperatorService } from './operator.js'
-export type { ListedTask, OperatorServiceOptions, TaskDetail, TaskOverview } from './operator.js'
+export type { BulkResult, ListedTask, OperatorServiceOptions, TaskDetail, TaskOverview } from './operator.js'
 export { createTaskRunner } from './runner.js'
 export { sealTaskStore } from './sealed-store.js'
 export { createSealer, loadSecretKey } from './sealing.js'
