@@ -55,6 +55,7 @@ export function taskDetailView({ task, errors, files, live }: TaskDetail, now: n
       verifiedBy: f.verifiedBy,
       resumedFrom: f.resumedFrom,
     })),
+    package: task.package,
     timings: {
       waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,
       elapsedSeconds: ((task.finishedAt ?? now) - task.createdAt) / 1000,

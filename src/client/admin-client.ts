@@ -37,6 +37,8 @@ export interface AdminTaskDetail extends AdminTask {
     readonly verifiedBy: string
     readonly resumedFrom: number
   }>
+  /** What reading a published streaming package back verified. */
+  readonly package?: { readonly manifests: number; readonly renditions: number; readonly referencedFiles: number; readonly durationSeconds?: number }
   readonly timings: { readonly waitedSeconds: number; readonly elapsedSeconds: number }
 }
 

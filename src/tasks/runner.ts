@@ -1,4 +1,4 @@
-import { parseLocation, publish, purge, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
+import { checkPackageRequest, parseLocation, publish, purge, type Location, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
 import type { TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
@@ -11,7 +11,7 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  * file path is checked again as it is opened. A refusal fails the task with ERR_POLICY_DENIED, not retried.
  */
 export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions): TaskRunner {
-  const options: TransferOptions = { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
+  const options = guarded(policy, transfer)
   return async (task, signal, onProgress, files) => {
     const job = {
       taskId: task.id,
@@ -29,9 +29,23 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
     }
     const source = parseLocation(task.source ?? '')
     policy.check(source)
-    const { directory, name } = await publish(source, target, job, options)
+    const { directory, name, package: verified } = await publish(source, target, job, options)
     // A file published into a directory lives under its own name there: say so to the WFM.
-    if (directory || !target.isDirectory) return task.destination
-    return task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
+    const finalDestination = directory || !target.isDirectory ? task.destination : task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
+    return { finalDestination, ...(verified && { package: verified }) }
   }
+}
+
+/** Every backend checks its connections and paths against the policy. */
+function guarded(policy: LocationPolicy, transfer: TransferOptions): TransferOptions {
+  return { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
+}
+
+/**
+ * The check of a LoadAsset that can be made before it is queued (see `checkPackageRequest`): a
+ * destination that cannot hold the source's streaming package, or a manifest naming files outside it.
+ */
+export function createLoadCheck(policy: LocationPolicy, transfer: TransferOptions): (source: Location, target: Location) => Promise<void> {
+  const options = guarded(policy, transfer)
+  return (source, target) => checkPackageRequest(source, target, options)
 }

@@ -45,6 +45,11 @@ export interface TransferOptions {
   /** Files of one directory in flight at once. */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
+  /**
+   * Extensions (lower case, no dot) of the files read as HLS or DASH manifests, to publish them after
+   * what they reference and purge them first (APUBI_MANIFEST_EXTENSIONS); empty: none. Default m3u8, mpd.
+   */
+  readonly manifestExtensions?: readonly string[]
 }
 
 /** Opens a backend for the duration of `work` and always closes it. */
