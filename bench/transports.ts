@@ -3,7 +3,7 @@
 // same run, on the same machine.
 //
 // - Servers, each a process of its own: vsftpd or ftp-srv (bench/ftp-server.ts; the origin of FTP→SFTP and the
-//   destination of S3→FTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
+//   destination of S3→FTP), pure-ftpd (the same origin folder, for FTP (pure-ftpd)→SFTP), s3rver (bench/s3-server.ts), OpenSSH sshd (test/servers/sftp-server.ts).
 // - Ours: LoadAsset, then GetTaskStatus every 50 ms until SUCCESS; APUBI_PARALLEL_FILES=4 and
 //   APUBI_CONNECTIONS_PER_HOST=8 (4 files in flight, each holding a connection on both sides). Once with
 //   the default digests (MD5+SHA-256, computed while streaming), once with APUBI_CHECKSUMS=none.
@@ -31,15 +31,23 @@
 //   left), then deleted, so every run writes into an empty destination.
 //
 // Environment: BENCH_TRANSPORTS=0 skips this part (it is long); BENCH_PACKAGE_FILES (files in the
-// package, default 2000); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
+// package, default 2000); BENCH_ROUTES (comma-separated parts of route names, e.g. `pure-ftpd,S3`:
+// only those routes); BENCH_FAR_FILES (files of the package copied to the far SFTP destination,
+// default 400); BENCH_FILE_MB and BENCH_ROUNDS as for the rest of the bench.
+// - The far route: the SFTP destination behind the test proxy's far link (20 ms each way, 1 Gbit/s),
+//   the FTP source near. Round trips per file per lane, two ways: from the time (time × lanes ÷
+//   (files × round trip): as if round trips were all the copy waited for, CPU waits included), and
+//   counted by the proxy (the times a client sent again after an answer reached it, all connections,
+//   ÷ files; the SSH logins included).
 import { spawnSync } from 'node:child_process'
-import { chmodSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
-import { join } from 'node:path'
+import { chmodSync, copyFileSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
+import { dirname, join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { PutObjectCommand, S3Client } from '@aws-sdk/client-s3'
 import { Upload } from '@aws-sdk/lib-storage'
 import { ApubiClient } from '../src/client/apubi-client.js'
 import type { TestServer } from '../test/servers/apubi-server.js'
+import { startFaultProxy } from '../test/servers/fault-proxy.js'
 import { SSHD_MISSING, sshdInstalled, startSshd } from '../test/servers/sftp-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { under, verifyCopy, writeHlsPackage, type Manifest } from './hls-package.js'
@@ -78,11 +86,14 @@ const CONNECTIONS_PER_HOST = 8
 const RSS_TARGET_MB = 250
 const SHARED_MEMORY = '/dev/shm'
 const POLL_MS = 50
+/** The far SFTP destination: 20 ms each way, 1 Gbit/s. */
+const FAR_DELAY_MS = 20
+const FAR_BYTES_PER_SECOND = 125e6
 const RCLONE_FLAGS = ['--transfers', String(PARALLEL_FILES), '--checkers', String(PARALLEL_FILES), '--retries', '1']
 
 /** The ways to a copy's source and destination, for our server and for rclone. */
 interface Route {
-  readonly name: 'FTP→SFTP' | 'S3→FTP'
+  readonly name: string
   /** Our source URL of a path below the origin folder. */
   oursFrom(rel: string): string
   /** Our destination URL of a path below contender `who`'s folder. */
@@ -92,6 +103,8 @@ interface Route {
   rcloneTo(who: Peer, rel: string): string
   /** The local folder where `who`'s copies land. */
   folder(who: Contender | Peer): string
+  /** Through the far link: its round trip in seconds, and the data copied that way (instead of all). */
+  readonly far?: { readonly roundTripS: number; readonly data: readonly Data[]; turns(): number }
 }
 
 /** Ours with the default digests, and ours with APUBI_CHECKSUMS=none. */
@@ -144,14 +157,28 @@ export async function transports(bench: TransportBench): Promise<void> {
   await writeRandomFile(join(origin, 'big.bin'), fileMib)
   const pkg = await writeHlsPackage(join(origin, 'pkg'), packageFiles)
   const pkgBytes = [...pkg.values()].reduce((a, b) => a + b, 0)
+  // The far link's package: the first files of the package, in a folder of their own.
+  const farFiles = [...pkg].slice(0, Number(process.env['BENCH_FAR_FILES'] ?? 400))
+  for (const [rel] of farFiles) {
+    mkdirSync(dirname(join(origin, 'far', rel)), { recursive: true })
+    copyFileSync(join(origin, 'pkg', rel), join(origin, 'far', rel))
+  }
+  const farPkg = new Map(farFiles)
+  const farBytes = farFiles.reduce((a, [, size]) => a + size, 0)
 
   const ftp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot, 'dst-ours,dst-bare,dst-rclone,dst-rclone-sums'])
   bench.cleanups.push(() => ftp.stop())
+  // A second FTP origin on the same folder, an implementation the project does not choose either.
+  const pureFtp = await startChild<FtpInfo>('./ftp-server.ts', [ftpRoot, '', 'pure-ftpd'])
+  bench.cleanups.push(() => pureFtp.stop())
   const s3 = await startChild<S3Info>('./s3-server.ts')
   bench.cleanups.push(() => s3.stop())
   const sftp = await startSshd(sftpRoot)
   if (!sftp) throw new Error(SSHD_MISSING)
   bench.cleanups.push(() => sftp.close())
+  // The far SFTP destination: the same sshd behind a link of FAR_DELAY_MS each way at FAR_BYTES_PER_SECOND.
+  const far = await startFaultProxy(sftp.host, sftp.port, { delayMs: FAR_DELAY_MS, bytesPerSecond: FAR_BYTES_PER_SECOND })
+  bench.cleanups.push(() => far.close())
   log(`transports: uploading them to s3rver (${((fileBytes + pkgBytes) / 1e6).toFixed(0)} MB)`)
   await uploadToS3(s3.info, origin, ['big.bin', ...[...pkg.keys()].map((rel) => `pkg/${rel}`)])
   // On disk before the first measured copy, so its write-back does not slow that one alone.
@@ -160,9 +187,11 @@ export async function transports(bench: TransportBench): Promise<void> {
   const keyFile = join(secrets, 'id_ed25519')
   writeFileSync(keyFile, sftp.privateKey, { mode: 0o600 })
   const knownHosts = join(secrets, 'known_hosts')
-  writeFileSync(knownHosts, `${sftp.knownHostsLine}\n`)
+  const farHostsLine = sftp.knownHostsLine.replace(`]:${sftp.port} `, `]:${far.port} `)
+  writeFileSync(knownHosts, `${sftp.knownHostsLine}\n${farHostsLine}\n`)
   const config = join(secrets, 'apubi.json')
-  writeFileSync(config, JSON.stringify({ credentials: [{ url: `sftp://${sftp.host}:${sftp.port}`, user: sftp.user, privateKeyFile: keyFile }] }), { mode: 0o600 })
+  const credentials = [sftp.port, far.port].map((port) => ({ url: `sftp://${sftp.host}:${port}`, user: sftp.user, privateKeyFile: keyFile }))
+  writeFileSync(config, JSON.stringify({ credentials }), { mode: 0o600 })
   const serverEnv: Record<string, string> = {
     APUBI_LOG_LEVEL: 'warn',
     // A failed copy is reported, not retried: a retry would be timed as if it were one copy.
@@ -186,8 +215,11 @@ export async function transports(bench: TransportBench): Promise<void> {
     ? remotesEnv(
         [
           { name: 'ftp', type: 'ftp', options: { host: ftp.info.host, port: String(ftp.info.port), user: ftp.info.user, pass: obscure(ftp.info.password) } },
+          { name: 'pure', type: 'ftp', options: { host: pureFtp.info.host, port: String(pureFtp.info.port), user: pureFtp.info.user, pass: obscure(pureFtp.info.password) } },
           // internal-sftp only: no shell to run md5sum/sha1sum in, and none to probe for.
           { name: 'sftp', type: 'sftp', options: { host: sftp.host, port: String(sftp.port), user: sftp.user, key_file: keyFile, known_hosts_file: knownHosts, shell_type: 'none' } },
+          { name: 'sftp-far', type: 'sftp', options: { host: sftp.host, port: String(far.port), user: sftp.user, key_file: keyFile, known_hosts_file: knownHosts, shell_type: 'none' } },
+          { name: 'sftp-far-sums', type: 'hasher', options: { remote: 'sftp-far:', ...sums } },
           {
             name: 's3',
             type: 's3',
@@ -204,15 +236,17 @@ export async function transports(bench: TransportBench): Promise<void> {
   const stopRclone = new AbortController()
   bench.cleanups.push(async () => stopRclone.abort())
 
+  const toSftp = (name: string, from: FtpInfo, remote: string): Route => ({
+    name,
+    oursFrom: (rel) => ftpUrl(from, `origin/${rel}`),
+    oursTo: (who, rel) => sftp.url(`${who}/${rel}`),
+    rcloneFrom: (rel) => `${remote}:origin/${rel}`,
+    rcloneTo: (who, rel) => `${who === 'rclone' ? 'sftp' : 'sftp-sums'}:${sftpRoot}/${who}${rel && `/${rel}`}`,
+    folder: (who) => join(sftpRoot, who),
+  })
   const routes: Route[] = [
-    {
-      name: 'FTP→SFTP',
-      oursFrom: (rel) => ftpUrl(ftp.info, `origin/${rel}`),
-      oursTo: (who, rel) => sftp.url(`${who}/${rel}`),
-      rcloneFrom: (rel) => `ftp:origin/${rel}`,
-      rcloneTo: (who, rel) => `${who === 'rclone' ? 'sftp' : 'sftp-sums'}:${sftpRoot}/${who}${rel && `/${rel}`}`,
-      folder: (who) => join(sftpRoot, who),
-    },
+    toSftp('FTP→SFTP', ftp.info, 'ftp'),
+    toSftp('FTP (pure-ftpd)→SFTP', pureFtp.info, 'pure'),
     {
       name: 'S3→FTP',
       oursFrom: (rel) => `s3://${s3.info.bucket}/origin/${rel}`,
@@ -226,10 +260,17 @@ export async function transports(bench: TransportBench): Promise<void> {
     { label: fileLabel, rel: 'big.bin', directory: false, bytes: fileBytes, expected: new Map([['big.bin', fileBytes]]) },
     { label: `${packageFiles.toLocaleString('en')} files`, rel: 'pkg', directory: true, bytes: pkgBytes, expected: under('pkg', pkg) },
   ]
+  routes.push({
+    ...toSftp(`FTP→SFTP ${FAR_DELAY_MS * 2} ms away`, ftp.info, 'ftp'),
+    oursTo: (who, rel) => sftp.url(`${who}/${rel}`).replace(`:${sftp.port}/`, `:${far.port}/`),
+    rcloneTo: (who, rel) => `${who === 'rclone' ? 'sftp-far' : 'sftp-far-sums'}:${sftpRoot}/${who}${rel && `/${rel}`}`,
+    far: { roundTripS: (FAR_DELAY_MS * 2) / 1000, turns: () => far.stats.turns, data: [{ label: `${farFiles.length} files`, rel: 'far', directory: true, bytes: farBytes, expected: under('far', farPkg) }] },
+  })
 
   const failures: string[] = []
-  for (const route of routes) {
-    for (const what of data) {
+  const routeNames = process.env['BENCH_ROUTES']?.split(',').map((name) => name.trim())
+  for (const route of routes.filter((r) => !routeNames || routeNames.some((name) => r.name.includes(name)))) {
+    for (const what of route.far?.data ?? data) {
       try {
         await scenario(route, what)
       } catch (e) {
@@ -249,6 +290,8 @@ export async function transports(bench: TransportBench): Promise<void> {
     // Fastest of the rounds for time; highest for rclone's peak RSS (ours is the server's VmHWM: all rounds).
     const best: Partial<Record<Contender | Peer, number>> = {}
     const rss: Partial<Record<Contender | Peer, number>> = {}
+    // Through the far link: the fewest turns the proxy counted in one copy of each contender.
+    const turns: Partial<Record<Contender | Peer, number>> = {}
     try {
       // Each contender's copy into its folder; resolves with what it took, for the log.
       const copies = new Map<Contender | Peer, (folder: string) => Promise<string>>()
@@ -289,7 +332,9 @@ export async function transports(bench: TransportBench): Promise<void> {
         for (const [who, copy] of order) {
           const folder = route.folder(who)
           emptyFolder(folder)
+          const turnsBefore = route.far?.turns() ?? 0
           took.push(await copy(folder))
+          if (route.far) turns[who] = Math.min(turns[who] ?? Infinity, route.far.turns() - turnsBefore)
           await verifyCopy(folder, what.expected)
           emptyFolder(folder)
         }
@@ -313,6 +358,18 @@ export async function transports(bench: TransportBench): Promise<void> {
       }
       // For information: our default copy beside plain rclone, which computes no digest.
       if (rclone) bench.rows.push({ metric: `${name} s, MD5+SHA-256, vs ${LABELS.rclone} (no digests)`, ours: best.ours, reference: best.rclone, digits: 2, target: '' })
+      if (route.far) {
+        // Round trips per file per lane, from the time: each of the lanes waits one round trip at a
+        // time, so a latency-bound copy takes files × round trips ÷ lanes round trip times.
+        const files = what.expected.size
+        const perFile = (seconds: number | undefined) => (seconds === undefined ? undefined : (seconds * PARALLEL_FILES) / (files * route.far!.roundTripS))
+        const counted = (n: number | undefined) => (n === undefined ? undefined : n / files)
+        bench.rows.push(
+          { metric: `${name}: round trips per file per lane from the time, no digests, vs ${LABELS.rclone}`, ours: perFile(best.bare), reference: perFile(best.rclone), digits: 1, target: '≤ 2', met: (n) => n <= 2 },
+          { metric: `${name}: round trips per file counted at the proxy, no digests, vs ${LABELS.rclone}`, ours: counted(turns.bare), reference: counted(turns.rclone), digits: 1, target: '≤ 2', met: (n) => n <= 2 },
+          { metric: `${name} s, no digests, vs ${LABELS.rclone}: the far target`, ours: best.bare, reference: best.rclone, digits: 2, target: '≤ 40 %', ...(rclone && { met: (_: number, ratio: number) => ratio <= 0.4 }) },
+        )
+      }
     }
   }
 }

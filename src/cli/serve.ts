@@ -7,7 +7,8 @@ export async function serve(flags: { port?: string; dataDir?: string }): Promise
   const config = loadConfig(process.env, { ...(flags.port && { port: flags.port }), ...(flags.dataDir && { dataDir: flags.dataDir }) })
   const pretty = config.logFormat === 'pretty' || (config.logFormat === 'auto' && process.stdout.isTTY)
   // The configuration's passwords and keys are hidden from every log line, wherever they would show.
-  const logger = createLogger(config.logLevel, process.stdout, secretValuesIn(config), pretty ? 'pretty' : 'json')
+  // No destination: the logger's own synchronous stdout (see createLogger).
+  const logger = createLogger(config.logLevel, undefined, secretValuesIn(config), pretty ? 'pretty' : 'json')
   const running = await startServer(config, logger)
   const stop = (signal: string) => {
     logger.info({ signal }, 'signal received')

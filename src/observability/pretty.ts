@@ -3,7 +3,7 @@
  * an error's stack indented below. It reads the JSON lines the logger writes (already redacted) and
  * writes one readable line each; a line that is not JSON passes unchanged.
  */
-export function prettyLogLines(out: NodeJS.WritableStream, colors = false): { write(line: string): boolean } {
+export function prettyLogLines(out: { write(text: string): boolean }, colors = false): { write(line: string): boolean } {
   return { write: (text: string) => out.write(text.split('\n').filter(Boolean).map((line) => formatLine(line, colors)).join('')) }
 }
 

@@ -49,11 +49,9 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       serveDescription(res, new URLSearchParams(queryAt < 0 ? '' : target.slice(queryAt + 1)), options)
       return true
     }
-    // The timing and the log line cost a few µs per request: only when the line will be written
-    // or the metrics want it.
-    const logged = logger.isLevelEnabled('info')
+    // The timing costs a few µs per request: only when a line may be written or the metrics want it.
     const { onRequest } = options
-    const started = logged || onRequest ? process.hrtime.bigint() : 0n
+    const started = onRequest || logger.isLevelEnabled('debug') ? process.hrtime.bigint() : 0n
     let operation = 'unknown'
     let taskId: string | undefined
     try {
@@ -75,14 +73,14 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       taskId = result.taskId
       send(res, 200, renderResponse(result.response))
       const ms = started ? elapsedMs(started) : 0
-      if (logged) logger.info({ operation, taskId, outcome: 'ok', ms }, 'soap request')
+      logAnswered(logger, { operation, taskId, outcome: 'ok', ms })
       onRequest?.(operation, 'ok', ms / 1000)
     } catch (e) {
       const fault = toFault(e)
       const ms = started ? elapsedMs(started) : 0
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
       else if (e instanceof AuthenticationError) logger.warn({ operation, client: req.socket.remoteAddress, reason: e.reason }, 'soap request refused')
-      else if (logged) logger.info({ operation, taskId, outcome: fault.error.code, ms, client: req.socket.remoteAddress, ...refusal(fault.error) }, 'soap request')
+      else logger.info({ operation, taskId, outcome: fault.error.code, ms, client: req.socket.remoteAddress, ...refusal(fault.error) }, 'soap request')
       onRequest?.(operation, fault.error.code, ms / 1000)
       // Answered before the whole body was read: the rest is read and dropped, bounded, rather than
       // the connection closed under it, which can reset the answer away before the client reads it.
@@ -94,6 +92,17 @@ export function createSoapEdge(options: SoapEdgeOptions) {
     }
     return true
   }
+}
+
+/**
+ * One line per request answered. The WFM polls every task every few seconds: a line per poll would
+ * bury what an operator looks for at `info` (LoadAsset, PurgeAsset, and each task's state changes,
+ * which the worker logs) and would cost the polls a third of their rate. Polls are logged at debug;
+ * a refused request, a poll too, at info (see the catch above).
+ */
+function logAnswered(logger: Logger, line: { operation: string; taskId: string | undefined; outcome: string; ms: number }): void {
+  if (line.operation === 'GetTaskStatus') logger.debug(line, 'soap request')
+  else logger.info(line, 'soap request')
 }
 
 /** What the log says of a refused request: the reason as the client read it, and the detail it was not told. */

@@ -109,7 +109,7 @@ describe('metrics and health of a running server', () => {
     assert.equal(sampleValue(afterwards, 'apubi_transfer_rate_bytes_per_second'), 0)
   })
 
-  it('logs one JSON line per SOAP request with operation, TaskId and outcome, and task lines with their TaskId', async () => {
+  it('logs a JSON line per LoadAsset with TaskId and outcome, none per poll at info, and task lines with their TaskId', async () => {
     const lines = server
       .output()
       .split('\n')
@@ -126,7 +126,8 @@ describe('metrics and health of a running server', () => {
     const loads = soap.filter((l) => l['operation'] === 'LoadAsset')
     assert.equal(loads.length, 4)
     for (const line of loads) assert.match(String(line['taskId']), /^[0-9a-f-]{36}$/)
-    assert.ok(soap.some((l) => l['operation'] === 'GetTaskStatus' && l['taskId'] === 'no-such-task' && l['outcome'] === 'ERR_TASK_NOT_FOUND'))
+    // The run polled many times (waitFor), a missing task included: polls are logged at debug only.
+    assert.deepEqual(soap.filter((l) => l['operation'] === 'GetTaskStatus'), [])
     for (const line of soap) assert.ok(line['outcome'] === 'ok' || /^ERR_/.test(String(line['outcome'])), JSON.stringify(line))
     const [first] = loads
     const taskLines = lines.filter((l) => l['taskId'] === first!['taskId'] && l['msg'] !== 'soap request').map((l) => l['msg'])

@@ -14,23 +14,42 @@ export interface Fault {
   times?: number
 }
 
+/**
+ * A far link, applied to every connection in both directions: each chunk arrives `delayMs` after it
+ * was sent, and no faster than `bytesPerSecond` allows after the one before it (a round trip then
+ * costs at least 2 × `delayMs`).
+ */
+export interface Link {
+  readonly delayMs: number
+  readonly bytesPerSecond?: number
+}
+
 export interface FaultProxy {
   readonly host: string
   readonly port: number
   /** Faults applied to connections opened from now on. */
   inject(fault: Fault): void
-  /** Connections opened so far, and how many a fault hit. */
-  readonly stats: { connections: number; faulted: number }
+  /**
+   * Connections opened so far, and how many a fault hit. `turns`: over all connections, how often
+   * the client sent again after something reached it from the server — each a round trip the
+   * client waited for, unless it was sending anyway (pipelined requests count their replies too).
+   */
+  readonly stats: { connections: number; faulted: number; turns: number }
   close(): Promise<void>
 }
+
+/** Bytes a direction may hold in flight on the link before the sender is paused. */
+const LINK_WINDOW_BYTES = 4 << 20
 
 /**
  * A TCP proxy between our server and a storage server that injects the failures real networks
  * have: a reset mid-transfer, a stall, a slow link. Each fault is spent on `times` connections.
+ * With `link`, every connection also crosses a far link: latency, and a bandwidth of its own per
+ * direction. TCP's own handshake is not delayed: what is counted is the protocols' round trips.
  */
-export async function startFaultProxy(targetHost: string, targetPort: number): Promise<FaultProxy> {
+export async function startFaultProxy(targetHost: string, targetPort: number, link?: Link): Promise<FaultProxy> {
   let pending: (Fault & { times: number }) | undefined
-  const stats = { connections: 0, faulted: 0 }
+  const stats = { connections: 0, faulted: 0, turns: 0 }
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
     stats.connections++
@@ -50,9 +69,19 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
       })
     }
     const counted = { up: 0, down: 0 }
+    let stalled = false
+    // Whether the server's bytes reached the client since the client last sent.
+    let answered = false
+    const reached = (direction: 'up' | 'down'): void => {
+      if (direction === 'down') answered = true
+    }
     const forward = (from: Socket, to: Socket, direction: 'up' | 'down') => {
       from.on('data', (chunk: Buffer) => {
         counted[direction] += chunk.length
+        if (direction === 'up' && answered) {
+          stats.turns++
+          answered = false
+        }
         const limit = direction === 'up' ? fault?.resetAfterUpBytes : fault?.resetAfterDownBytes
         if (limit !== undefined && counted[direction] >= limit) {
           client.resetAndDestroy()
@@ -60,17 +89,54 @@ export async function startFaultProxy(targetHost: string, targetPort: number): P
           return
         }
         if (fault?.stallAfterBytes !== undefined && counted.up + counted.down >= fault.stallAfterBytes) {
+          stalled = true
           from.pause() // nothing more flows; the sockets stay open until someone gives up
           return
         }
+        if (link) return delay(chunk)
+        reached(direction)
         if (!to.write(chunk)) from.pause()
         if (fault?.bytesPerSecond) {
           from.pause()
           setTimeout(() => from.resume(), (chunk.length / fault.bytesPerSecond) * 1000)
         }
       })
-      to.on('drain', () => from.resume())
-      from.on('end', () => to.end())
+      // The far link: chunks arrive in order, each at its time, from one queue with one timer; the
+      // sender pauses while more than a window is in flight, as TCP's window would stop it.
+      const queue: Array<{ chunk: Buffer; arrives: number }> = []
+      let departs = 0
+      let inFlight = 0
+      let ended = false
+      let timer: NodeJS.Timeout | undefined
+      const resumeIfRoom = (): void => {
+        if (!stalled && inFlight <= LINK_WINDOW_BYTES && !to.writableNeedDrain) from.resume()
+      }
+      const deliver = (): void => {
+        timer = undefined
+        while (queue.length > 0 && queue[0]!.arrives <= performance.now()) {
+          const { chunk } = queue.shift()!
+          inFlight -= chunk.length
+          if (!to.destroyed) to.write(chunk)
+          reached(direction)
+        }
+        if (queue.length > 0) timer = setTimeout(deliver, queue[0]!.arrives - performance.now())
+        else if (ended) to.end()
+        resumeIfRoom()
+      }
+      const delay = (chunk: Buffer): void => {
+        const now = performance.now()
+        // On the wire once the chunks before it are; there for as long as the bandwidth takes.
+        departs = Math.max(now, departs) + (link?.bytesPerSecond ? (chunk.length / link.bytesPerSecond) * 1000 : 0)
+        queue.push({ chunk, arrives: departs + link!.delayMs })
+        inFlight += chunk.length
+        if (inFlight > LINK_WINDOW_BYTES) from.pause()
+        timer ??= setTimeout(deliver, departs + link!.delayMs - now)
+      }
+      to.on('drain', () => (link ? resumeIfRoom() : from.resume()))
+      from.on('end', () => {
+        ended = true
+        if (!link || queue.length === 0) to.end()
+      })
     }
     forward(client, upstream, 'up')
     forward(upstream, client, 'down')

@@ -4,7 +4,7 @@
 import { spawn, spawnSync } from 'node:child_process'
 import { createHash } from 'node:crypto'
 import { once } from 'node:events'
-import { existsSync } from 'node:fs'
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs'
 import { chmod, mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { createConnection, createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -136,19 +136,10 @@ export async function startPyftpdlib(root: string): Promise<FtpServer | undefine
     child.kill()
     throw new Error(`pyftpdlib did not start: ${(e as Error).message}\n${log}`)
   }
-  return {
-    scheme: 'ftp',
-    host: HOST,
-    port,
-    user: USER,
-    password: PASSWORD,
-    root,
-    url: (path) => ftpUrl('ftp', USER, PASSWORD, port, path),
-    close: async () => {
-      if (child.exitCode === null) child.kill()
-      await exited
-    },
-  }
+  return plainFtpServer(port, root, async () => {
+    if (child.exitCode === null) child.kill()
+    await exited
+  })
 }
 
 export interface VsftpdOptions {
@@ -226,8 +217,80 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
   const config = join(own, 'vsftpd.conf')
   const line = ([key, value]: [string, string | number | boolean]) => `${key}=${value === true ? 'YES' : value === false ? 'NO' : value}`
   await writeFile(config, `${Object.entries(settings).map(line).join('\n')}\n`)
-  // Its own process group: each session is a process of its own, and close() ends them all.
-  const child = spawn(VSFTPD, [config], { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
+  const close = await startDaemon('vsftpd', VSFTPD, [config], port, own)
+  const scheme: FtpScheme = !opts.tls ? 'ftp' : opts.implicit ? 'ftps' : 'ftpes'
+  const user = 'anonymous'
+  return {
+    scheme,
+    host: HOST,
+    port,
+    user,
+    password: PASSWORD,
+    root,
+    anonymous: true,
+    url: (path) => ftpUrl(scheme, user, PASSWORD, port, path),
+    close,
+  }
+}
+
+/** Where bench and tests unpack Debian's pure-ftpd: it conflicts with vsftpd, so it is not installed. */
+const PURE_FTPD_DIR = join(tmpdir(), 'apubi-pure-ftpd')
+const PURE_FTPD = join(PURE_FTPD_DIR, 'usr/sbin/pure-ftpd')
+/** The account pure-ftpd's virtual user runs as: it refuses uid 0. */
+const NOBODY = 65534
+
+/**
+ * Debian's pure-ftpd binary, unpacked once from its package (`apt-get download` + `dpkg -x`): the
+ * packages of pure-ftpd and vsftpd conflict, so the two cannot both be installed.
+ * @returns undefined when the package cannot be fetched (no apt, no network).
+ */
+export function pureFtpdBinary(): string | undefined {
+  if (existsSync(PURE_FTPD)) return PURE_FTPD
+  const debs = mkdtempSync(join(tmpdir(), 'apubi-pure-ftpd-deb-'))
+  try {
+    if (spawnSync('apt-get', ['download', 'pure-ftpd'], { cwd: debs }).status !== 0) return undefined
+    const [deb] = readdirSync(debs).filter((name) => name.endsWith('.deb'))
+    if (!deb || spawnSync('dpkg', ['-x', join(debs, deb), PURE_FTPD_DIR]).status !== 0) return undefined
+    return existsSync(PURE_FTPD) ? PURE_FTPD : undefined
+  } finally {
+    rmSync(debs, { recursive: true, force: true })
+  }
+}
+
+/**
+ * pure-ftpd as a child process on 127.0.0.1, with its defaults but for what a test server needs: one
+ * virtual user (PureDB) chrooted to `root`, running as nobody, dot files listed. Its password is
+ * hashed with `openssl passwd -6` (crypt SHA-512): pure-pw's own argon2 hash costs ~4 s per login.
+ * `root` and the folders that take uploads must be writable by nobody (`writableDir`).
+ * @returns undefined when pure-ftpd cannot be unpacked.
+ */
+export async function startPureFtpd(root: string): Promise<FtpServer | undefined> {
+  const binary = pureFtpdBinary()
+  if (!binary) return undefined
+  const port = await freePort()
+  const pasvMin = 30_000 + Math.floor(Math.random() * 10_000)
+  const own = await mkdtemp(join(tmpdir(), 'apubi-pure-ftpd-'))
+  const hash = spawnSync('openssl', ['passwd', '-6', PASSWORD], { encoding: 'utf8' }).stdout.trim()
+  await writeFile(join(own, 'passwd'), `${USER}:${hash}:${NOBODY}:${NOBODY}::${root}/./::::::::::::\n`)
+  const mkdb = spawnSync(join(PURE_FTPD_DIR, 'usr/bin/pure-pw'), ['mkdb', join(own, 'pure.pdb'), '-f', join(own, 'passwd')], { encoding: 'utf8' })
+  if (mkdb.status !== 0) throw new Error(`pure-pw mkdb failed: ${mkdb.stderr}`)
+  await chmod(root, 0o755)
+  const args = ['-S', `${HOST},${port}`, '-l', `puredb:${join(own, 'pure.pdb')}`, '-E', '-A', '-H', '-D', '-p', `${pasvMin}:${pasvMin + 100}`]
+  return plainFtpServer(port, root, await startDaemon('pure-ftpd', binary, args, port, own))
+}
+
+/** A plain-FTP server on 127.0.0.1:`port` where USER logs in with PASSWORD. */
+function plainFtpServer(port: number, root: string, close: () => Promise<void>): FtpServer {
+  return { scheme: 'ftp', host: HOST, port, user: USER, password: PASSWORD, root, url: (path) => ftpUrl('ftp', USER, PASSWORD, port, path), close }
+}
+
+/**
+ * Starts a forking FTP daemon in a process group of its own (each session is a process of its own,
+ * and closing ends them all) and waits until it accepts on `port`. Resolves with its close, which
+ * also removes `own`, the daemon's folder.
+ */
+async function startDaemon(name: string, binary: string, args: readonly string[], port: number, own: string): Promise<() => Promise<void>> {
+  const child = spawn(binary, args, { stdio: ['ignore', 'ignore', 'pipe'], detached: true })
   let log = ''
   child.stderr.setEncoding('utf8').on('data', (chunk: string) => (log = (log + chunk).slice(-4000)))
   const exited = once(child, 'exit')
@@ -242,24 +305,12 @@ export async function startVsftpd(root: string, opts: VsftpdOptions): Promise<Ft
   } catch (e) {
     stop()
     await rm(own, { recursive: true, force: true })
-    throw new Error(`vsftpd did not start: ${(e as Error).message}\n${log}`)
+    throw new Error(`${name} did not start: ${(e as Error).message}\n${log}`)
   }
-  const scheme: FtpScheme = !opts.tls ? 'ftp' : opts.implicit ? 'ftps' : 'ftpes'
-  const user = 'anonymous'
-  return {
-    scheme,
-    host: HOST,
-    port,
-    user,
-    password: PASSWORD,
-    root,
-    anonymous: true,
-    url: (path) => ftpUrl(scheme, user, PASSWORD, port, path),
-    close: async () => {
-      stop()
-      await exited
-      await rm(own, { recursive: true, force: true })
-    },
+  return async () => {
+    stop()
+    await exited
+    await rm(own, { recursive: true, force: true })
   }
 }
 

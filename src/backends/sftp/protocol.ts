@@ -288,17 +288,23 @@ export class SftpWriter extends Writable {
   }
 
   override _final(done: (error?: Error | null) => void): void {
-    if (!this.failure && this.filled > 0) this.send()
+    if (this.failure) return done(this.failure)
+    if (this.filled > 0) this.send()
+    this.open = false
+    // The last writes, fstat and close leave together, without waiting for the writes' replies: one
+    // round trip for all, where waiting cost two. OpenSSH answers a session's requests in order, so
+    // the size is the one after every write. A write that failed still fails the upload (below), and
+    // only a whole upload is renamed to its final name by the caller.
+    const { sftp, socket } = this.session
+    socket.cork()
+    const stats = call<Stats>(this.session, (cb) => sftp.fstat(this.handle, cb))
+    const closed = call(this.session, (cb) => sftp.close(this.handle, cb))
+    socket.uncork()
+    const ended = Promise.all([stats, closed])
+    ended.catch(() => {}) // awaited below, once the writes are in
     this.whenDrained(() => {
       if (this.failure) return done(this.failure)
-      this.open = false
-      // Both at once, in one system call: the server answers them in order.
-      const { sftp, socket } = this.session
-      socket.cork()
-      const stats = call<Stats>(this.session, (cb) => sftp.fstat(this.handle, cb))
-      const closed = call(this.session, (cb) => sftp.close(this.handle, cb))
-      socket.uncork()
-      Promise.all([stats, closed]).then(
+      ended.then(
         ([{ size }]) => {
           this.size = size
           done()
