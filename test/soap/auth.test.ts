@@ -6,6 +6,7 @@ import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { promisify } from 'node:util'
 import { ApubiClient, ApubiFault, usernameToken, type ClientCredentials } from '../../src/client/index.js'
+import { eventually } from '../e2e/helpers.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 
 const USER = 'wfm'
@@ -112,7 +113,8 @@ describe('client allowlist (APUBI_ALLOWED_CLIENTS)', () => {
       assert.ok(refused instanceof ApubiFault)
       assert.equal(refused.httpStatus, 401)
       assert.equal(refused.detail, 'Authentication failed')
-      assert.match(outside.output(), /"reason":"client address 127\.0\.0\.1 not allowed"/)
+      // The line is written before the answer, but the server's stdout reaches us on its own pipe.
+      await eventually(() => (/"reason":"client address 127\.0\.0\.1 not allowed"/.test(outside.output()) ? true : undefined), 10_000)
       await assert.rejects(new ApubiClient(inside.url).getTaskStatus('t1'), /Task Id does not exist/)
     } finally {
       await outside.stop()

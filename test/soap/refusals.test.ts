@@ -8,6 +8,7 @@ import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
 import { ApubiClient, ApubiFault } from '../../src/client/index.js'
+import { eventually } from '../e2e/helpers.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 
 const envelope = (body: string) => `<soap:Envelope xmlns:soap="http://schemas.xmlsoap.org/soap/envelope/"><soap:Body>${body}</soap:Body></soap:Envelope>`
@@ -58,8 +59,8 @@ describe('refused requests', () => {
       assert.equal(refused.faultstring, 'Location not allowed')
       assert.match(refused.detail, /^Destination "evil\/x\.ts": location not allowed under the CDN base/)
       assert.ok(!refused.detail.includes(server.dataDir) && !refused.detail.includes('file:'), refused.detail)
-      const line = logSince(mark).find((l) => l['outcome'] === 'ERR_POLICY_DENIED')
-      assert.ok(line, server.output().slice(mark))
+      // The line is written before the answer, but the server's stdout reaches us on its own pipe.
+      const line = await eventually(() => logSince(mark).find((l) => l['outcome'] === 'ERR_POLICY_DENIED'), 10_000)
       assert.equal(line['client'], '127.0.0.1')
       assert.match(String(line['reason']), /evil\/x\.ts/)
       assert.ok(String(line['detail']).includes(`${join(server.dataDir, 'cdn', 'evil', 'x.ts')} is outside the allowed file roots`), String(line['detail']))
@@ -87,7 +88,8 @@ describe('refused requests', () => {
     assert.equal(answer.status, 500)
     assert.ok(answer.text.length < 2_000, `a fault of ${answer.text.length} characters`)
     assert.match(answer.text, /Task Id does not exist: t{256}… \(cut, 60001 characters in all\)/)
-    const lines = server.output().slice(mark).split('\n').filter((l) => l.includes('ERR_TASK_NOT_FOUND'))
+    const found = () => server.output().slice(mark).split('\n').filter((l) => l.includes('ERR_TASK_NOT_FOUND'))
+    const lines = await eventually(() => (found().length > 0 ? found() : undefined), 10_000)
     assert.equal(lines.length, 1)
     assert.ok(lines[0]!.length < 2_000, `a log line of ${lines[0]!.length} characters`)
     assert.ok(!lines[0]!.includes('end-marker'))
@@ -99,8 +101,7 @@ describe('refused requests', () => {
   it('logs a malformed request with its reason and the client address, not just a code', async () => {
     const mark = server.output().length
     assert.equal((await post('<LoadAsset xmlns="wfm:APUBI/v1/schemas"><SourceAssetUrl>x</SourceAssetUrl></LoadAsset>')).status, 500)
-    const line = logSince(mark).find((l) => l['outcome'] === 'ERR_REQUEST_INVALID')
-    assert.ok(line, server.output().slice(mark))
+    const line = await eventually(() => logSince(mark).find((l) => l['outcome'] === 'ERR_REQUEST_INVALID'), 10_000)
     assert.equal(line['client'], '127.0.0.1')
     assert.equal(line['reason'], 'LoadAsset needs a non-empty DestinationAsset')
   })
