@@ -6,13 +6,13 @@ import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js'
 import { createHostLimiter } from './backends/index.js'
-import type { Config } from './config/index.js'
+import { parseTimetable, type Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
 import type { Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { createCredentials, createLocationPolicy } from './transfer/index.js'
+import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { Bandwidth, createCredentials, createLocationPolicy } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server | HttpsServer
@@ -54,9 +54,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     connectionsPerHost: config.connectionsPerHost,
   }
   const now = Date.now
+  const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
   // Read at scrape time only, once `operator` below exists.
-  const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], now })
-  const worker = new Worker(store, createTaskRunner(policy, transfer), {
+  const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], bandwidth: () => bandwidth.view(), now })
+  const worker = new Worker(store, createTaskRunner(policy, transfer, bandwidth), {
     name: `${hostname()}:${process.pid}`,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
@@ -67,6 +68,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     now,
     logger,
     observer: metrics.tasks,
+    expectedRate: (taskId) => bandwidth.expectedRate(taskId),
   })
   const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake(), digest: sealer.digest })
   const soap = createSoapEdge({
@@ -87,7 +89,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
-  const admin = createAdminEdge({ operator, access, logger, now })
+  const admin = createAdminEdge({ operator, access, logger, now, bandwidth })
   const probes = createProbeEdge({
     metrics,
     readiness: async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting }),
@@ -126,6 +128,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
+  // Instances on one database split every cap by their running tasks; alone, this one takes it all.
+  const stopBandwidthShare = shared ? startBandwidthShare({ store, running: () => worker.running, bandwidth, now, logger }) : () => {}
   worker.start()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
@@ -143,6 +147,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       server.closeIdleConnections()
       await worker.stop(config.shutdownGraceMs)
       stopHousekeeping()
+      stopBandwidthShare()
       server.closeAllConnections()
       await closed
       await store.close()

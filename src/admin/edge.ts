@@ -4,7 +4,7 @@ import { isPublishError, type PublishError } from '../errors.js'
 import type { Logger } from '../observability/index.js'
 import type { OperatorService } from '../tasks/index.js'
 import type { AdminAccess } from './access.js'
-import { handleApi } from './api.js'
+import { handleApi, type BandwidthControl } from './api.js'
 import { sendError } from './respond.js'
 
 export interface AdminEdgeOptions {
@@ -12,6 +12,8 @@ export interface AdminEdgeOptions {
   readonly access: AdminAccess
   readonly logger: Logger
   readonly now: () => number
+  /** The bandwidth caps, shown in the overview and changeable by operators. */
+  readonly bandwidth?: BandwidthControl
 }
 
 export const ADMIN_PATH = '/admin'

@@ -9,7 +9,18 @@ export interface MetricSources {
     readonly bytesPerSecond: number
   }>
   hosts(): ReadonlyArray<{ readonly host: string; readonly connections: number; readonly waiting: number }>
+  /** The bandwidth caps in force (structurally a transfer/ BandwidthView); absent: none. */
+  bandwidth?(): {
+    readonly overall?: BandwidthCap
+    readonly hosts: Readonly<Record<string, BandwidthCap>>
+    readonly instanceShare: number
+  }
   now(): number
+}
+
+interface BandwidthCap {
+  readonly bytesPerSecond: number | null
+  readonly instanceBytesPerSecond: number | null
 }
 
 /** The little metrics need of a task (structurally a tasks/ Task). */
@@ -89,6 +100,19 @@ export function createMetrics(sources: MetricSources): Metrics {
   const connections = new Gauge({ name: 'apubi_host_connections', help: 'Connections open to each storage host (scheme://host:port)', labelNames: ['host'], registers })
   const waiting = new Gauge({ name: 'apubi_host_connections_waiting', help: 'Connections waiting for a free slot of each storage host', labelNames: ['host'], registers })
 
+  const bandwidthLimit = new Gauge({
+    name: 'apubi_bandwidth_limit_bytes_per_second',
+    help: 'Bandwidth cap in force now, across every instance: scope overall, or host (with the origin host); absent while the timetable says off',
+    labelNames: ['scope', 'host'],
+    registers,
+  })
+  const bandwidthInstance = new Gauge({
+    name: 'apubi_bandwidth_instance_limit_bytes_per_second',
+    help: 'The part of each bandwidth cap this instance takes now (its share of the running tasks on a shared database)',
+    labelNames: ['scope', 'host'],
+    registers,
+  })
+
   // GetTaskStatus is the hot path: one child per label pair, looked up without building label objects.
   const soapChildren = new Map<string, ReturnType<typeof soapDuration.labels>>()
 
@@ -134,6 +158,14 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const host of sources.hosts()) {
         connections.labels(redact(host.host)).set(host.connections)
         waiting.labels(redact(host.host)).set(host.waiting)
+      }
+      bandwidthLimit.reset()
+      bandwidthInstance.reset()
+      const caps = sources.bandwidth?.()
+      const listed = caps ? [...(caps.overall ? [{ scope: 'overall', host: '', cap: caps.overall }] : []), ...Object.entries(caps.hosts).map(([host, cap]) => ({ scope: 'host', host, cap }))] : []
+      for (const { scope, host, cap } of listed) {
+        if (cap.bytesPerSecond !== null) bandwidthLimit.labels(scope, host).set(cap.bytesPerSecond)
+        if (cap.instanceBytesPerSecond !== null) bandwidthInstance.labels(scope, host).set(cap.instanceBytesPerSecond)
       }
       return registry.metrics()
     },

@@ -1,4 +1,4 @@
-import { parseLocation, publish, purge, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
+import { parseLocation, publish, purge, type Bandwidth, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
 import type { TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
@@ -10,9 +10,10 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  * connection resolves its host through the policy and connects to the address it checked, and each
  * file path is checked again as it is opened. A refusal fails the task with ERR_POLICY_DENIED, not retried.
  */
-export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions): TaskRunner {
-  const options: TransferOptions = { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
+export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions, bandwidth?: Bandwidth): TaskRunner {
+  const shared: TransferOptions = { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
   return async (task, signal, onProgress, files) => {
+    const options: TransferOptions = bandwidth ? { ...shared, bandwidth: bandwidth.forTask(task.id) } : shared
     const job = {
       taskId: task.id,
       signal,

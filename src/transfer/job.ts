@@ -1,4 +1,5 @@
 import { openBackend, type Backend, type BackendContext, type Endpoint, type HashAlgorithm } from '../backends/index.js'
+import { throttleWrites, type TaskBandwidth } from './bandwidth.js'
 
 /** How far a transfer is; reported while it runs. */
 export interface Progress {
@@ -45,11 +46,13 @@ export interface TransferOptions {
   /** Files of one directory in flight at once. */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
+  /** The bandwidth caps this task's writes draw from; absent: none. */
+  readonly bandwidth?: TaskBandwidth
 }
 
 /** Opens a backend for the duration of `work` and always closes it. */
 export async function withBackend<T>(endpoint: Endpoint, options: TransferOptions, work: (b: Backend) => Promise<T>): Promise<T> {
-  const backend = openBackend(options.credentials(endpoint), options.backends)
+  const backend = throttleWrites(openBackend(options.credentials(endpoint), options.backends), options.bandwidth, endpoint.host)
   try {
     return await work(backend)
   } finally {

@@ -96,7 +96,7 @@ describe('architecture', () => {
       admin: ['adminGuard', 'createAdminAccess', 'createAdminEdge'],
       backends: ['createHostLimiter', 'isScheme', 'openBackend'],
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
-      config: ['loadConfig', 'settings'],
+      config: ['loadConfig', 'parseTimetable', 'settings'],
       http: ['createEdgeServer'],
       metrics: ['createMetrics', 'createProbeEdge'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
@@ -117,8 +117,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
-      transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
+      transfer: ['Bandwidth', 'createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
 })

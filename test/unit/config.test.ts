@@ -66,6 +66,7 @@ describe('loadConfig', () => {
         deniedHosts: [],
         locationRules: { allow: [], deny: [] },
         credentials: [],
+        bandwidthHosts: {},
         adminTokens: [],
         databaseFile: join(dataDir, 'apubi.sqlite'),
         sshKnownHosts: join(dataDir, 'known_hosts'),

@@ -192,6 +192,16 @@ function renderOverview(overview) {
   document.getElementById('total-running').textContent = String(overview.running)
   document.getElementById('total-failed').textContent = String(overview.failedLastHour)
   document.getElementById('total-rate').textContent = `${bytes(overview.bytesPerSecond)}/s`
+  renderBandwidth(overview.bandwidth)
+}
+
+// The overall cap in the header; the timetables and per-host caps in its tooltip.
+function renderBandwidth(bandwidth) {
+  const cell = document.getElementById('total-bandwidth')
+  const overall = bandwidth?.overall
+  cell.textContent = overall?.bytesPerSecond == null ? 'none' : `${bytes(overall.bytesPerSecond)}/s`
+  const hosts = Object.entries(bandwidth?.hosts ?? {}).map(([host, cap]) => `${host}: ${cap.schedule}`)
+  cell.title = [overall ? `overall: ${overall.schedule}${overall.changed ? ' (changed at run time)' : ''}` : 'overall: none', ...hosts].join('\n')
 }
 
 // ---- the detail view
