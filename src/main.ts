@@ -9,10 +9,10 @@ import { createHostLimiter } from './backends/index.js'
 import { parseTimetable, type Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
-import type { Logger } from './observability/index.js'
+import { redact, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
 import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { Bandwidth, createCredentials, createLocationPolicy } from './transfer/index.js'
+import { Bandwidth, createCredentials, createLocationPolicy, originsOf } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server | HttpsServer
@@ -57,7 +57,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
   // Read at scrape time only, once `operator` below exists.
   const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], bandwidth: () => bandwidth.view(), now })
-  const worker = new Worker(store, createTaskRunner(policy, transfer, bandwidth), {
+  const worker = new Worker(store, createTaskRunner(policy, transfer, { bandwidth, mirrors: config.mirrors }), {
     name: `${hostname()}:${process.pid}`,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
@@ -87,7 +87,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     onRequest: metrics.soapRequest,
   })
-  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
+  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake(), originsOf: (target) => originsOf(target, config.mirrors).map(({ base }) => redact(base)) })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
   const admin = createAdminEdge({ operator, access, logger, now, bandwidth })
   const probes = createProbeEdge({

@@ -33,7 +33,7 @@ export function taskView(task: ListedTask) {
 }
 
 /** Everything about one task: the listing's fields, then its history, files, metadata and timings. */
-export function taskDetailView({ task, errors, files, live }: TaskDetail, now: number) {
+export function taskDetailView({ task, errors, files, live, origins }: TaskDetail, now: number) {
   const shown = { source: task.source, destination: task.destination, target: task.target }
   return {
     ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }),
@@ -47,6 +47,12 @@ export function taskDetailView({ task, errors, files, live }: TaskDetail, now: n
       sha256: f.sha256,
       verifiedBy: f.verifiedBy,
       resumedFrom: f.resumedFrom,
+    })),
+    origins: origins?.map((o) => ({
+      origin: redact(o.origin),
+      state: o.state,
+      progress: { bytesDone: o.bytesDone, bytesTotal: o.bytesTotal, filesDone: o.filesDone, filesTotal: o.filesTotal },
+      error: o.error && { code: o.error.code, message: redact(o.error.message) },
     })),
     timings: {
       waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,

@@ -79,6 +79,10 @@ function describe(task: AdminTaskDetail): string {
   ]
   const width = Math.max(...fields.map(([name]) => name.length)) + 1
   const out = fields.filter(([, value]) => value !== undefined).map(([name, value]) => `${`${name}:`.padEnd(width)} ${value}`)
+  if (task.origins) {
+    out.push('', 'Origins:')
+    for (const o of task.origins) out.push(`  ${o.origin}  ${o.state}${progressOf(o) ? `  ${progressOf(o)}` : ''}${o.error ? `  ${o.error.code} ${o.error.message}` : ''}`)
+  }
   out.push('', 'Attempt history:')
   if (task.attemptHistory.length === 0) out.push('  none')
   for (const e of task.attemptHistory) out.push(`  #${e.attempt}  ${e.at}  ${e.code}  ${e.message}`)
@@ -96,7 +100,7 @@ function describe(task: AdminTaskDetail): string {
   return out.join('\n')
 }
 
-function progressOf(task: AdminTask): string {
+function progressOf(task: Pick<AdminTask, 'progress'>): string {
   const { bytesDone, bytesTotal, filesDone, filesTotal } = task.progress
   const parts: string[] = []
   if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)

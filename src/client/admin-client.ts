@@ -33,6 +33,13 @@ export interface AdminTaskDetail extends AdminTask {
     readonly resumedFrom: number
   }>
   readonly timings: { readonly waitedSeconds: number; readonly elapsedSeconds: number }
+  /** A task to a mirrored destination base: each origin's state, progress and error. */
+  readonly origins?: ReadonlyArray<{
+    readonly origin: string
+    readonly state: string
+    readonly progress: AdminTask['progress']
+    readonly error?: { readonly code: string; readonly message: string }
+  }>
 }
 
 export interface AdminTaskPage {

@@ -41,6 +41,9 @@ const locationRule = z
   })
   .strict()
 
+/** An absolute URL naming a folder: what follows it in a target is appended as it is. */
+const baseUrl = z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/.*\/$/i, 'must be an absolute URL ending with /')
+
 /** An rclone --bwlimit value, checked here so that a wrong one stops start-up with the reason. */
 const timetable = z.string().superRefine((text, context) => {
   try {
@@ -108,6 +111,7 @@ export const settings = {
   credentials: { env: null, schema: z.array(z.object({ url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/@]+\/?$/i, 'must be scheme://host[:port]'), user: z.string(), password: z.string().optional(), privateKeyFile: z.string().optional() }).strict()).default([]), help: 'Per host: user and password or private key, used when a URL carries none (file only)' },
   bandwidthLimit: { env: 'APUBI_BANDWIDTH_LIMIT', schema: timetable.optional(), help: 'Cap on the bytes per second all tasks together write, in rclone\'s --bwlimit form: a rate (10M, 512K, off) or a timetable ("08:00,10M 19:00,2M 23:00,off", days as Mon-08:00,…); binary units, no suffix is KiB (default: none)' },
   bandwidthHosts: { env: null, schema: z.record(z.string().refine((h) => isIP(h) !== 0 || z.hostname().safeParse(h).success, 'must be a host name or an IP address'), timetable).default({}), help: 'Per origin host (for s3, the bucket): a cap in the same form, e.g. { "origin-a.example.net": "08:00,4M 20:00,off" } (file only)' },
+  mirrors: { env: null, schema: z.array(z.object({ base: baseUrl, origins: z.array(baseUrl).min(2, 'name at least two origins') }).strict()).default([]), help: 'Destination bases published to several origins: { "base": "sftp://origin-a/cdn/", "origins": ["sftp://origin-a/cdn/", "s3://backup-bucket/cdn/"] }; a task under the base is SUCCESS only once every origin has it (file only)' },
   adminTokens: { env: null, schema: z.array(z.object({ token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['read-only', 'operator']) }).strict()).default([]), help: 'More admin tokens, each { "token": "…", "role": "read-only" | "operator" } (file only)' },
 } as const
 

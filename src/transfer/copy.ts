@@ -2,7 +2,7 @@ import { posix } from 'node:path'
 import type { Backend } from '../backends/index.js'
 import { isPublishError, PublishError } from '../errors.js'
 import { copyFile, type Landed } from './copy-file.js'
-import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
+import { forEachLimited, walk, withBackend, withSource, type Job, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'
 import { ProgressCounter } from './progress.js'
 
@@ -13,7 +13,7 @@ import { ProgressCounter } from './progress.js'
  * @returns whether the source was a directory, and the base name of a copied file.
  */
 export async function publish(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<{ directory: boolean; name: string }> {
-  return withBackend(source.endpoint, options, (from) =>
+  return withSource(source.endpoint, options, (from) =>
     withBackend(destination.endpoint, options, async (to) => {
       // A storage without listings (HTTP) lists a streaming package from its manifest instead.
       if (from.listPackage && !source.isDirectory && destination.isDirectory && PACKAGE_MANIFEST.test(source.path)) {

@@ -48,6 +48,8 @@ export interface TransferOptions {
   readonly connectionsPerHost: number
   /** The bandwidth caps this task's writes draw from; absent: none. */
   readonly bandwidth?: TaskBandwidth
+  /** Wraps the source backend, so that copies to several origins can share its reads (mirrors.ts). */
+  readonly shareSource?: (source: Backend) => Backend
 }
 
 /** Opens a backend for the duration of `work` and always closes it. */
@@ -58,6 +60,11 @@ export async function withBackend<T>(endpoint: Endpoint, options: TransferOption
   } finally {
     await backend.close().catch(() => {})
   }
+}
+
+/** `withBackend` for a source: its reads go through `options.shareSource` when given. */
+export function withSource<T>(endpoint: Endpoint, options: TransferOptions, work: (b: Backend) => Promise<T>): Promise<T> {
+  return withBackend(endpoint, options, (backend) => work(options.shareSource?.(backend) ?? backend))
 }
 
 /**
