@@ -127,11 +127,17 @@ describe('mirrored origins: SFTP and S3-compatible', { skip: installed ? false :
     assert.deepEqual(await keysUnder('cdn/show/'), files.map((f) => `cdn/show/${f}`).sort())
   })
 
-  it('reads an HTTP source once for both origins', async () => {
+  it('reads an HTTP source once for both origins, under the cap of the store\'s host', async () => {
     await writeLargeFile(join(sources, 'movie.mp4'), 4 << 20)
+    // A per-host cap on one origin (for s3, the bucket): the shared read goes at its pace.
+    const capped = await fetch(`http://127.0.0.1:${server.port}/admin/api/bandwidth`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ hosts: { [s3.bucket]: '2M' } }) })
+    assert.equal(capped.status, 200)
+    const started = Date.now()
     const id = await client.loadAsset(http.url('movie.mp4'), 'films/')
     const done = await taskWhen(server, id, (t) => t.state === 'succeeded' || t.state === 'failed')
+    const seconds = (Date.now() - started) / 1000
     assert.equal(done.state, 'succeeded', JSON.stringify(done.lastError))
+    assert.ok(seconds >= 1.7, `4 MiB under a 2 MiB/s cap on the store took ${seconds} s`)
     assert.equal(http.log.filter((r) => r.method === 'GET' && r.path === 'movie.mp4').length, 1)
     const expected = sha256(readFileSync(join(sources, 'movie.mp4')))
     assert.equal(sha256(readFileSync(onSftp('films/movie.mp4'))), expected)

@@ -118,7 +118,7 @@ describe('architecture', () => {
         'toFault',
       ],
       tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
-      transfer: ['Bandwidth', 'createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      transfer: ['Bandwidth', 'createCredentials', 'createLocationPolicy', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })
 })

@@ -67,6 +67,7 @@ describe('loadConfig', () => {
         locationRules: { allow: [], deny: [] },
         credentials: [],
         bandwidthHosts: {},
+        mirrors: [],
         adminTokens: [],
         databaseFile: join(dataDir, 'apubi.sqlite'),
         sshKnownHosts: join(dataDir, 'known_hosts'),
