@@ -70,6 +70,11 @@ export class FairBucket {
     })
   }
 
+  /** Whether a rate holds now (false: everything passes at once). */
+  get limited(): boolean {
+    return this.rate() !== undefined
+  }
+
   /**
    * The rate `task` may expect now: the rate shared equally by the tasks drawing from it lately.
    * Undefined when there is no limit or `task` has not drawn from it lately.

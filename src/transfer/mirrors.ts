@@ -94,14 +94,8 @@ export async function publishMirrored(source: Location, origins: ReadonlyArray<{
       }
     }),
   )
-  const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ origin: todo[i]!, error: asPublishError(r.reason) }] : []))
-  if (failures.length > 0) {
-    if (job.signal.aborted) throw job.signal.reason
-    const worth = failures.find((f) => f.error.retryable) ?? failures[0]!
-    const done = states.filter((s) => s.state === 'done').length
-    const said = failures.map(({ origin, error }) => `origin ${redact(origin.base)}: ${error.code} ${error.message}`).join('; ')
-    throw new PublishError(worth.error.code, `${done} of ${origins.length} origins done; ${said}`, { cause: worth.error })
-  }
+  const done = states.filter((s) => s.state === 'done').length
+  throwFailures(results, todo, job, `${done} of ${origins.length} origins done; `)
   const first = results.find((r): r is PromiseFulfilledResult<{ directory: boolean; name: string }> => r.status === 'fulfilled')
   return first?.value ?? (await shapeOf(source, origins[0]!.location, job, options))
 }
@@ -109,11 +103,20 @@ export async function publishMirrored(source: Location, origins: ReadonlyArray<{
 /** Removes `origins`' copies of an asset, every one even when one fails; then fails naming those that did. */
 export async function purgeMirrored(origins: ReadonlyArray<{ readonly location: Location; readonly base: string }>, job: Job, options: TransferOptions): Promise<void> {
   const results = await Promise.allSettled(origins.map(({ location }) => purge(location, { ...job, onProgress: () => {} }, options)))
+  throwFailures(results, origins, job, '')
+}
+
+/**
+ * When some origin's work failed: the task's abort reason if it was aborted, else one error naming
+ * each failed origin, with the code of a transient failure if there is one (so the task is retried).
+ */
+function throwFailures(results: ReadonlyArray<PromiseSettledResult<unknown>>, origins: ReadonlyArray<{ readonly base: string }>, job: Job, prefix: string): void {
   const failures = results.flatMap((r, i) => (r.status === 'rejected' ? [{ base: origins[i]!.base, error: asPublishError(r.reason) }] : []))
   if (failures.length === 0) return
   if (job.signal.aborted) throw job.signal.reason
   const worth = failures.find((f) => f.error.retryable) ?? failures[0]!
-  throw new PublishError(worth.error.code, failures.map(({ base, error }) => `origin ${redact(base)}: ${error.code} ${error.message}`).join('; '), { cause: worth.error })
+  const said = failures.map(({ base, error }) => `origin ${redact(base)}: ${error.code} ${error.message}`).join('; ')
+  throw new PublishError(worth.error.code, prefix + said, { cause: worth.error })
 }
 
 /** What `publish` would answer, when every origin was done in an earlier attempt. */

@@ -1,5 +1,6 @@
 import { PassThrough, type Readable } from 'node:stream'
 import type { Backend } from '../backends/index.js'
+import { overriding } from './backend-override.js'
 
 /**
  * How long the first copy to ask for a file waits for the other origins' copies to ask too. Past it,
@@ -33,16 +34,7 @@ export class SharedReads {
   /** `backend` of participant `index`, its reads met with the others'. */
   view(backend: Backend, index: number): Backend {
     if (this.active.size < 2) return backend
-    return new Proxy(backend, {
-      get: (target, key) => {
-        if (key === 'read') {
-          const read: Backend['read'] = (path, signal, offset = 0) => this.read(index, target, path, signal, offset)
-          return read
-        }
-        const value: unknown = Reflect.get(target, key, target)
-        return typeof value === 'function' ? value.bind(target) : value
-      },
-    })
+    return overriding(backend, 'read', (path, signal, offset = 0) => this.read(index, backend, path, signal, offset))
   }
 
   /** Participant `index` asks for nothing more: reads waiting for it go ahead without it. */
