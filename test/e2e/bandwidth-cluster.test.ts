@@ -23,7 +23,7 @@ describe('bandwidth cap across instances on PostgreSQL', () => {
     const env = { APUBI_DATABASE_URL: databaseUrl, APUBI_BANDWIDTH_LIMIT: '10M', APUBI_WORKERS: '1', APUBI_CHECKSUMS: 'none' }
     servers.push(await startServer({ env }))
     // The second instance reads sources from the first one's folder.
-    servers.push(await startServer({ env: { ...env, APUBI_FILE_ROOTS: servers[0]!.fileRoot, APUBI_CDN_BASE: pathToFileURL(join(servers[0]!.dataDir, 'cdn')).href + '/' }, fileRoot: servers[0]!.fileRoot }))
+    servers.push(await startServer({ env: { ...env, APUBI_FILE_ROOTS: `${servers[0]!.fileRoot}:${servers[0]!.dataDir}`, APUBI_CDN_BASE: pathToFileURL(join(servers[0]!.dataDir, 'cdn')).href + '/' }, fileRoot: servers[0]!.fileRoot }))
     for (const name of ['one.bin', 'two.bin']) await writeLargeFile(join(servers[0]!.fileRoot, name), 50 * MiB)
   })
   after(async () => {
