@@ -71,6 +71,7 @@ function describe(task: AdminTaskDetail): string {
     ['Progress', progressOf(task) || undefined],
     ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
     ['ETA', task.etaSeconds === undefined ? undefined : formatDuration(task.etaSeconds)],
+    ['Bandwidth cap', task.limitBytesPerSecond === undefined ? undefined : `${formatBytes(task.limitBytesPerSecond)}/s (its share)`],
     ['Created', task.createdAt],
     ['Started', task.startedAt],
     ['Finished', task.finishedAt],

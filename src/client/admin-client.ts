@@ -12,6 +12,8 @@ export interface AdminTask {
   readonly progress: { readonly bytesDone: number; readonly bytesTotal: number; readonly filesDone: number; readonly filesTotal: number }
   readonly bytesPerSecond?: number
   readonly etaSeconds?: number
+  /** While a bandwidth cap holds the task back: its fair share of the tightest one. */
+  readonly limitBytesPerSecond?: number
   readonly lastError?: { readonly code: string; readonly message: string }
   readonly createdAt: string
   readonly startedAt?: string
