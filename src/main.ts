@@ -2,14 +2,13 @@ import { mkdirSync, readFileSync } from 'node:fs'
 import type { Server } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
-import { hostname } from 'node:os'
 import { fileURLToPath } from 'node:url'
 import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js'
 import { createHostLimiter } from './backends/index.js'
 import { parseTimetable, type Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
-import { redact, type Logger } from './observability/index.js'
+import { redact, thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
 import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
 import { Bandwidth, createCredentials, createLocationPolicy, originsOf } from './transfer/index.js'
@@ -56,9 +55,17 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const now = Date.now
   const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
   // Read at scrape time only, once `operator` below exists.
-  const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], bandwidth: () => bandwidth.view(), now })
+  const metrics = createMetrics({
+    overview: () => operator.overview(),
+    hosts: () => transfer.backends.hosts.inUse?.() ?? [],
+    bandwidth: () => bandwidth.view(),
+    now,
+    readiness: () => readiness(),
+    certificateExpiresAt: () => edge.certificateExpiresAt(),
+    instance: thisInstance(),
+  })
   const worker = new Worker(store, createTaskRunner(policy, transfer, { bandwidth, mirrors: config.mirrors }), {
-    name: `${hostname()}:${process.pid}`,
+    name: thisInstance().instance,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
     taskTimeoutMs: config.taskTimeoutMs,
@@ -89,10 +96,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake(), originsOf: (target) => originsOf(target, config.mirrors).map(({ base }) => redact(base)) })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
-  const admin = createAdminEdge({ operator, access, logger, now, bandwidth })
+  const readiness = async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting })
+  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness, bandwidth })
   const probes = createProbeEdge({
     metrics,
-    readiness: async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting }),
+    readiness,
     allowMetrics: adminGuard(access, logger),
     logger,
   })

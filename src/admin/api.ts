@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PublishError } from '../errors.js'
-import type { Logger } from '../observability/index.js'
-import type { BandwidthChange, BandwidthView, OperatorService } from '../tasks/index.js'
+import type { Instance, Logger } from '../observability/index.js'
+import type { BandwidthChange, BandwidthView, BulkResult, OperatorService, TaskQuery } from '../tasks/index.js'
 import { requireOperator, type AdminAccess, type AdminRole } from './access.js'
 import { readJsonBody } from './body.js'
-import { parseListQuery } from './list-query.js'
+import { BULK_LIMITS, parseListQuery } from './list-query.js'
 import { sendJson } from './respond.js'
-import { overviewView, taskDetailView, taskView } from './views.js'
+import { overviewView, taskDetailView, taskView, type Readiness } from './views.js'
 
 export interface AdminApiOptions {
   readonly operator: OperatorService
@@ -15,6 +15,10 @@ export interface AdminApiOptions {
   readonly now: () => number
   /** The OpenAPI description, served as it is. */
   readonly openapi: string
+  /** This process, as the dashboard's header names it. */
+  readonly instance: Instance
+  /** The checks of /readyz. */
+  readonly readiness: () => Promise<Readiness>
   /** The bandwidth caps of this instance, to show and change; absent: the server has none to offer. */
   readonly bandwidth?: BandwidthControl
 }
@@ -50,12 +54,15 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/tasks',
-    async handle({ res, query }, { operator }) {
+    async handle({ res, query }, { operator, now }) {
       const listQuery = parseListQuery(query)
-      const page = await operator.list(listQuery)
-      sendJson(res, 200, { tasks: page.tasks.map(taskView), total: page.total, limit: listQuery.limit, offset: listQuery.offset })
+      const at = now()
+      const page = await operator.list({ ...listQuery, now: at })
+      sendJson(res, 200, { tasks: page.tasks.map((task) => taskView(task, at)), total: page.total, limit: listQuery.limit, offset: listQuery.offset })
     },
   },
+  bulkRoute('cancel', (operator, query) => operator.cancelMatching(query), 'tasks cancelled in bulk by operator'),
+  bulkRoute('rerun', (operator, query) => operator.rerunMatching(query), 'tasks re-run in bulk by operator'),
   {
     method: 'GET',
     path: '/tasks/{id}',
@@ -86,8 +93,11 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/overview',
-    async handle({ res }, { operator, now, bandwidth }) {
-      sendJson(res, 200, { ...overviewView(await operator.overview(), now()), bandwidth: bandwidth?.view() })
+    async handle({ res, query }, { operator, now, instance, readiness, bandwidth }) {
+      const day = query.get('day')
+      const dayStart = day && /^\d+$/.test(day) ? Number(day) : undefined
+      const [overview, checks] = await Promise.all([operator.overview(dayStart), readiness().catch(() => ({ readiness: false }))])
+      sendJson(res, 200, { ...overviewView(overview, now(), instance, checks), bandwidth: bandwidth?.view() })
     },
   },
   {
@@ -118,6 +128,20 @@ export const ROUTES: readonly Route[] = [
     },
   },
 ]
+
+/** `POST /bulk/<action>`: an action on every task of the view the listing's filters make (up to its limit). */
+function bulkRoute(action: string, act: (operator: OperatorService, query: TaskQuery) => Promise<BulkResult>, message: string): Route {
+  return {
+    method: 'POST',
+    path: `/bulk/${action}`,
+    operator: true,
+    async handle({ res, query, role }, { operator, logger }) {
+      const result = await act(operator, parseListQuery(query, BULK_LIMITS))
+      logger.info({ role, view: query.toString(), done: result.done.length, refused: result.refused.length }, message)
+      sendJson(res, 200, result)
+    },
+  }
+}
 
 /** `/admin/api` + route path as a pattern: `{id}` is one segment of anything but `/`. */
 const compiled = ROUTES.map((route) => ({

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs'
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { isPublishError, type PublishError } from '../errors.js'
-import type { Logger } from '../observability/index.js'
+import type { Instance, Logger } from '../observability/index.js'
 import type { OperatorService } from '../tasks/index.js'
 import type { AdminAccess } from './access.js'
 import { handleApi, type BandwidthControl } from './api.js'
@@ -12,6 +12,10 @@ export interface AdminEdgeOptions {
   readonly access: AdminAccess
   readonly logger: Logger
   readonly now: () => number
+  /** This process, as the dashboard's header names it. */
+  readonly instance: Instance
+  /** The checks of /readyz, shown in the dashboard's header. */
+  readonly readiness: () => Promise<Record<string, boolean>>
   /** The bandwidth caps, shown in the overview and changeable by operators. */
   readonly bandwidth?: BandwidthControl
 }

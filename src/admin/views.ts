@@ -1,18 +1,22 @@
-import { redact } from '../observability/index.js'
-import { publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
+import { catalog } from '../errors.js'
+import { redact, type Instance } from '../observability/index.js'
+import { operatorState, publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
 
 // What the admin API answers: plain JSON, times as ISO 8601, and every text that may hold a URL
 // passed through `redact` here, whatever the store already did, so that no credential leaves.
 
 const iso = (ms: number | undefined) => (ms === undefined ? undefined : new Date(ms).toISOString())
 
-/** A task as the listing shows it; progress from the running worker when it runs here (fresher). */
-export function taskView(task: ListedTask) {
+/**
+ * A task as the listing shows it; progress from the running worker when it runs here (fresher).
+ * `state` is the operators' (`cancelled` apart from `failed`), `status` what GetTaskStatus answers.
+ */
+export function taskView(task: ListedTask, now: number) {
   const progress = task.live ?? task
   return {
     id: task.id,
     kind: task.kind,
-    state: task.state,
+    state: operatorState(task),
     status: publicStatus(task.state),
     source: task.shown.source === undefined ? undefined : redact(task.shown.source),
     destination: redact(task.shown.destination),
@@ -23,12 +27,16 @@ export function taskView(task: ListedTask) {
     bytesPerSecond: task.live?.bytesPerSecond,
     etaSeconds: task.live?.etaSeconds,
     limitBytesPerSecond: task.live?.limitBytesPerSecond,
-    lastError: task.lastError && { code: task.lastError.code, message: redact(task.lastError.message) },
+    // `title`: the code in words (errors.ts), for people who do not know the codes by heart.
+    lastError: task.lastError && { code: task.lastError.code, title: catalog[task.lastError.code]?.text ?? task.lastError.code, message: redact(task.lastError.message) },
     createdAt: iso(task.createdAt),
     startedAt: iso(task.startedAt),
     updatedAt: iso(task.updatedAt),
     finishedAt: iso(task.finishedAt),
     nextAttemptAt: task.state === 'retry_wait' || task.state === 'queued' ? iso(task.runAt) : undefined,
+    /** From submission to end, or to now while it has not ended. */
+    durationSeconds: Math.max(0, (task.finishedAt ?? now) - task.createdAt) / 1000,
+    rerunOf: task.rerunOf,
   }
 }
 
@@ -36,7 +44,7 @@ export function taskView(task: ListedTask) {
 export function taskDetailView({ task, errors, files, live, origins }: TaskDetail, now: number) {
   const shown = { source: task.source, destination: task.destination, target: task.target }
   return {
-    ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }),
+    ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }, now),
     finalDestination: task.finalDestination === undefined ? undefined : redact(task.finalDestination),
     metadata: task.metadataPairs.map(({ key, value }) => ({ key: redact(key), value: redact(value) })),
     attemptHistory: errors.map((e) => ({ attempt: e.attempt, at: iso(e.at), code: e.code, message: redact(e.message) })),
@@ -61,14 +69,25 @@ export function taskDetailView({ task, errors, files, live, origins }: TaskDetai
   }
 }
 
-/** The dashboard's totals. */
-export function overviewView(overview: TaskOverview, now: number) {
+/** Whether this instance is ready (as /readyz answers), each check by name. */
+export type Readiness = Record<string, boolean>
+
+/** The dashboard's totals, and which instance answers and whether it is ready. */
+export function overviewView(overview: TaskOverview, now: number, instance: Instance, readiness: Readiness) {
   return {
     byState: overview.byState,
     queued: overview.byState.queued + overview.byState.retry_wait,
     running: overview.byState.running,
     failedLastHour: overview.failedLastHour,
+    cancelledLastHour: overview.cancelledLastHour,
+    succeededToday: overview.succeededToday,
+    bytesToday: overview.bytesToday,
     bytesPerSecond: overview.bytesPerSecond,
     oldestQueuedSeconds: overview.oldestDueAt === undefined ? 0 : Math.max(0, now - overview.oldestDueAt) / 1000,
+    longestRunningSeconds: overview.oldestRunningStartedAt === undefined ? 0 : Math.max(0, now - overview.oldestRunningStartedAt) / 1000,
+    instance: { host: instance.instance, version: instance.version },
+    ready: Object.values(readiness).every(Boolean),
+    checks: readiness,
+    now: iso(now),
   }
 }

@@ -15,11 +15,12 @@ export interface TasksFlags extends AdminFlags {
   readonly since?: string
   readonly until?: string
   readonly search?: string
+  readonly sort?: string
   readonly limit?: string
   readonly offset?: string
 }
 
-/** Lists tasks, newest first: one line each, a failed task's reason below it. */
+/** Lists tasks, active ones first then newest (or as --sort asks): one line each, a failed task's reason below it. */
 export async function listTasks(flags: TasksFlags): Promise<number> {
   return guarded(async () => {
     const page = await new AdminClient(flags.url, flags.token).listTasks({
@@ -28,17 +29,19 @@ export async function listTasks(flags: TasksFlags): Promise<number> {
       from: flags.since && timeArgument(flags.since, '--since'),
       to: flags.until && timeArgument(flags.until, '--until'),
       q: flags.search,
+      ...sortArgument(flags.sort),
       ...(flags.limit && { limit: Number(flags.limit) }),
       ...(flags.offset && { offset: Number(flags.offset) }),
     })
     if (flags.json) return print(JSON.stringify(page, null, 2))
-    const rows = page.tasks.map((t) => [t.id, t.state, t.kind, progressOf(t), t.createdAt.replace('T', ' ').slice(0, 19), `${t.source ?? ''}${t.source ? ' → ' : ''}${t.destination}`])
-    const widths = [0, 1, 2, 3, 4].map((i) => Math.max(...[HEADER, ...rows].map((r) => r[i]!.length)))
+    const rows = page.tasks.map((t) => [t.id, t.state, t.kind, progressOf(t), t.createdAt.replace('T', ' ').slice(0, 19), formatDuration(t.durationSeconds), `${t.source ?? ''}${t.source ? ' → ' : ''}${t.destination}`])
+    const widths = [0, 1, 2, 3, 4, 5].map((i) => Math.max(...[HEADER, ...rows].map((r) => r[i]!.length)))
     const line = (cells: string[]) => cells.map((c, i) => (i < widths.length ? c.padEnd(widths[i]!) : c)).join('  ').trimEnd()
     const out = [line(HEADER)]
     page.tasks.forEach((task, i) => {
       out.push(line(rows[i]!))
       if (task.lastError && (task.state === 'failed' || task.state === 'retry_wait')) out.push(`  ${task.state === 'failed' ? 'failed' : 'will retry'}: ${task.lastError.code} ${task.lastError.message}`)
+      if (task.rerunOf) out.push(`  re-run of ${task.rerunOf}`)
     })
     const shown = page.tasks.length === 0 ? 'no task matches' : `${page.offset + 1}-${page.offset + page.tasks.length} of ${page.total}`
     out.push(`(${shown})`)
@@ -46,15 +49,50 @@ export async function listTasks(flags: TasksFlags): Promise<number> {
   })
 }
 
-const HEADER = ['TASK', 'STATE', 'KIND', 'PROGRESS', 'CREATED (UTC)', 'SOURCE → DESTINATION']
+const HEADER = ['TASK', 'STATE', 'KIND', 'PROGRESS', 'CREATED (UTC)', 'DURATION', 'SOURCE → DESTINATION']
 
-/** Everything about one task: fields, attempt history, files with checksums, metadata. */
+const SORTS: Record<string, { sort: string; order?: string }> = {
+  active: { sort: 'active' },
+  newest: { sort: 'created' },
+  oldest: { sort: 'created', order: 'asc' },
+  finished: { sort: 'finished' },
+  longest: { sort: 'duration' },
+  shortest: { sort: 'duration', order: 'asc' },
+}
+
+/** `--sort`: one of SORTS' names, as people say it. */
+function sortArgument(value: string | undefined): { sort?: string; order?: string } {
+  if (value === undefined) return {}
+  const sort = SORTS[value.trim().toLowerCase()]
+  if (!sort) throw new AdminApiError(0, 'ERR_REQUEST_INVALID', `--sort ${value}: give one of ${Object.keys(SORTS).join(', ')}`)
+  return sort
+}
+
+/** Everything about one task (its TaskId, or the first characters of it): fields, attempt history, files with checksums, metadata. */
 export async function showTask(id: string, flags: AdminFlags): Promise<number> {
   return guarded(async () => {
-    const task = await new AdminClient(flags.url, flags.token).task(id)
+    const client = new AdminClient(flags.url, flags.token)
+    const task = await client.task(id).catch(async (e: unknown) => {
+      if (!(e instanceof AdminApiError) || e.httpStatus !== 404) throw e
+      return client.task(await idStartingWith(client, id, e))
+    })
     if (flags.json) return print(JSON.stringify(task, null, 2))
     return print(describe(task))
   })
+}
+
+/**
+ * The one task whose id starts with `prefix` (the 8 characters a table shows, say).
+ * @throws `notFound` when none does; an AdminApiError naming the candidates when several do.
+ */
+async function idStartingWith(client: AdminClient, prefix: string, notFound: AdminApiError): Promise<string> {
+  const wanted = prefix.trim().toLowerCase()
+  if (wanted.length < 4) throw notFound
+  const { tasks } = await client.listTasks({ q: wanted, limit: 10 })
+  const matching = tasks.filter((t) => t.id.toLowerCase().startsWith(wanted)).map((t) => t.id)
+  if (matching.length === 0) throw notFound
+  if (matching.length > 1) throw new AdminApiError(0, 'ERR_REQUEST_INVALID', `${prefix} starts several TaskIds: ${matching.join(', ')}`)
+  return matching[0]!
 }
 
 function describe(task: AdminTaskDetail): string {
@@ -67,6 +105,7 @@ function describe(task: AdminTaskDetail): string {
     ['Target', task.target],
     ['Final destination', task.finalDestination],
     ['Reason', task.lastError && `${task.lastError.code} ${task.lastError.message}`],
+    ['Re-run of', task.rerunOf],
     ['Attempts', `${task.attempts} of ${task.maxAttempts}`],
     ['Progress', progressOf(task) || undefined],
     ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
@@ -76,13 +115,13 @@ function describe(task: AdminTaskDetail): string {
     ['Started', task.startedAt],
     ['Finished', task.finishedAt],
     ['Next attempt', task.nextAttemptAt],
-    ['Elapsed', `${task.timings.elapsedSeconds.toFixed(1)} s (waited ${task.timings.waitedSeconds.toFixed(1)} s)`],
+    ['Duration', `${formatDuration(task.durationSeconds)}${task.finishedAt ? '' : ' so far'} (waited ${formatDuration(task.timings.waitedSeconds)})`],
   ]
   const width = Math.max(...fields.map(([name]) => name.length)) + 1
   const out = fields.filter(([, value]) => value !== undefined).map(([name, value]) => `${`${name}:`.padEnd(width)} ${value}`)
   if (task.origins) {
     out.push('', 'Origins:')
-    for (const o of task.origins) out.push(`  ${o.origin}  ${o.state}${progressOf(o) ? `  ${progressOf(o)}` : ''}${o.error ? `  ${o.error.code} ${o.error.message}` : ''}`)
+    for (const o of task.origins) out.push([`  ${o.origin}`, o.state, amountOf(o.progress).join(', '), o.error && `${o.error.code} ${o.error.message}`].filter(Boolean).join('  '))
   }
   out.push('', 'Attempt history:')
   if (task.attemptHistory.length === 0) out.push('  none')
@@ -101,12 +140,19 @@ function describe(task: AdminTaskDetail): string {
   return out.join('\n')
 }
 
-function progressOf(task: Pick<AdminTask, 'progress'>): string {
-  const { bytesDone, bytesTotal, filesDone, filesTotal } = task.progress
+function progressOf(task: AdminTask): string {
+  const parts = amountOf(task.progress)
+  if (task.state === 'running' && task.bytesPerSecond !== undefined) parts.push(`${formatBytes(task.bytesPerSecond)}/s`)
+  if (task.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(task.etaSeconds)}`)
+  return parts.join(', ')
+}
+
+/** How much of the bytes and files is done, as parts of a progress line. */
+function amountOf({ bytesDone, bytesTotal, filesDone, filesTotal }: AdminTask['progress']): string[] {
   const parts: string[] = []
   if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)
   if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
-  return parts.join(', ')
+  return parts
 }
 
 const RELATIVE = /^(\d+)\s*(s|m|min|h|d)$/

@@ -2,7 +2,8 @@
 export interface AdminTask {
   readonly id: string
   readonly kind: 'load' | 'purge'
-  readonly state: 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed'
+  /** The operators' state: `cancelled` is a FAILED task an operator cancelled. */
+  readonly state: 'queued' | 'running' | 'retry_wait' | 'succeeded' | 'failed' | 'cancelled'
   readonly status: 'IN_PROGRESS' | 'SUCCESS' | 'FAILED'
   readonly source?: string
   readonly destination: string
@@ -14,12 +15,16 @@ export interface AdminTask {
   readonly etaSeconds?: number
   /** While a bandwidth cap holds the task back: its fair share of the tightest one. */
   readonly limitBytesPerSecond?: number
-  readonly lastError?: { readonly code: string; readonly message: string }
+  readonly lastError?: { readonly code: string; readonly title?: string; readonly message: string }
   readonly createdAt: string
   readonly startedAt?: string
   readonly updatedAt: string
   readonly finishedAt?: string
   readonly nextAttemptAt?: string
+  /** From submission to end, or to now while it has not ended. */
+  readonly durationSeconds: number
+  /** The failed task this one re-runs. */
+  readonly rerunOf?: string
 }
 
 export interface AdminTaskDetail extends AdminTask {
@@ -58,6 +63,8 @@ export interface AdminTaskFilters {
   readonly from?: string
   readonly to?: string
   readonly q?: string
+  readonly sort?: string
+  readonly order?: string
   readonly limit?: number
   readonly offset?: number
 }

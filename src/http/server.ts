@@ -1,7 +1,7 @@
 import { createServer as createHttpServer, type RequestListener, type Server as HttpServer } from 'node:http'
 import { createServer as createHttpsServer, type Server as HttpsServer } from 'node:https'
 import type { Logger } from '../observability/index.js'
-import { describeCertificate, readTlsFiles, type TlsFiles } from './tls.js'
+import { certificateExpiry, describeCertificate, readTlsFiles, type TlsFiles } from './tls.js'
 
 /** What bounds a client's hold on the server before any request is handled. */
 export interface EdgeServerOptions {
@@ -26,6 +26,8 @@ export interface EdgeServer {
    * are untouched. Any problem is logged and the current certificate stays. False when nothing changed.
    */
   reloadTls(): boolean
+  /** When the certificate served now stops being valid (epoch ms); undefined without TLS. */
+  certificateExpiresAt(): number | undefined
 }
 
 /** Refused connections are logged at most this often, with their count: a flood must not flood the log. */
@@ -73,6 +75,7 @@ export function createEdgeServer(options: EdgeServerOptions, handler: RequestLis
     dropped = 0
   })
 
+  let expiresAt = context && certificateExpiry(context.cert)
   if (tls && context) {
     logger.info({ ...describeCertificate(context.cert), clientCertificates: tls.clientCa !== undefined }, 'serving HTTPS')
     server.on('tlsClientError', (e: NodeJS.ErrnoException, socket) => {
@@ -88,6 +91,7 @@ export function createEdgeServer(options: EdgeServerOptions, handler: RequestLis
       try {
         const context = readTlsFiles(tls)
         ;(server as HttpsServer).setSecureContext(context)
+        expiresAt = certificateExpiry(context.cert)
         logger.info({ ...describeCertificate(context.cert), clientCertificates: tls.clientCa !== undefined }, 'TLS certificate reloaded')
         return true
       } catch (e) {
@@ -95,5 +99,6 @@ export function createEdgeServer(options: EdgeServerOptions, handler: RequestLis
         return false
       }
     },
+    certificateExpiresAt: () => expiresAt,
   }
 }

@@ -42,3 +42,8 @@ export function describeCertificate(pem: Buffer): { subject: string; fingerprint
   const certificate = new X509Certificate(pem)
   return { subject: certificate.subject, fingerprint256: certificate.fingerprint256, validTo: certificate.validTo }
 }
+
+/** When the (first) certificate of the PEM stops being valid, epoch ms: for the expiry metric. */
+export function certificateExpiry(pem: Buffer): number {
+  return Date.parse(new X509Certificate(pem).validTo)
+}

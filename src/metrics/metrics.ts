@@ -6,6 +6,7 @@ export interface MetricSources {
   overview(): Promise<{
     readonly byKindAndState: ReadonlyArray<{ readonly kind: string; readonly state: string; readonly count: number }>
     readonly oldestDueAt?: number
+    readonly oldestRunningStartedAt?: number
     readonly bytesPerSecond: number
   }>
   hosts(): ReadonlyArray<{ readonly host: string; readonly connections: number; readonly waiting: number }>
@@ -16,6 +17,12 @@ export interface MetricSources {
     readonly instanceShare: number
   }
   now(): number
+  /** The checks of /readyz, each true when it passes. */
+  readiness?(): Promise<Record<string, boolean>>
+  /** When the served TLS certificate expires (epoch ms); undefined without TLS. */
+  certificateExpiresAt?(): number | undefined
+  /** Exported as apubi_build_info's labels. */
+  readonly instance?: { readonly version: string; readonly instance: string }
 }
 
 interface BandwidthCap {
@@ -38,7 +45,7 @@ export interface Metrics {
   soapRequest(operation: string, outcome: string, seconds: number): void
   /** For the worker (a tasks/ WorkerObserver). */
   readonly tasks: {
-    taskEnded(task: ObservedTask, state: 'succeeded' | 'failed', now: number): void
+    taskEnded(task: ObservedTask, state: 'succeeded' | 'failed', now: number, code?: string): void
     taskRetrying(task: ObservedTask, code: string): void
     filePublished(task: ObservedTask, file: { readonly size: number; readonly resumedFrom: number }): void
   }
@@ -53,7 +60,7 @@ const SCHEMES: ReadonlySet<string> = new Set(['file', 'ftp', 'ftps', 'ftpes', 's
 const OPERATIONS: ReadonlySet<string> = new Set(['LoadAsset', 'PurgeAsset', 'GetTaskStatus'])
 const OUTCOME = /^(ok|ERR_[A-Z_]+)$/
 const KINDS = ['load', 'purge'] as const
-const STATES = ['queued', 'running', 'retry_wait', 'succeeded', 'failed'] as const
+const STATES = ['queued', 'running', 'retry_wait', 'succeeded', 'failed', 'cancelled'] as const
 
 /** `file`, `ftp`, …; `other` for anything unexpected. */
 export function schemeOf(url: string | undefined): string {
@@ -80,11 +87,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   })
   const taskDuration = new Histogram({
     name: 'apubi_task_duration_seconds',
-    help: 'Tasks ended under this process, by kind and outcome, from submission to end',
+    help: 'Tasks ended under this process, by kind and outcome (succeeded, failed, cancelled), from submission to end',
     labelNames: ['kind', 'outcome'],
     buckets: TASK_BUCKETS_S,
     registers,
   })
+  const failures = new Counter({ name: 'apubi_task_failures_total', help: 'Tasks ended FAILED under this process, by kind and error code (ERR_CANCELLED: by an operator)', labelNames: ['kind', 'code'], registers })
   const retries = new Counter({ name: 'apubi_task_retries_total', help: 'Attempts that failed with a transient error and will be tried again, by kind and error code', labelNames: ['kind', 'code'], registers })
   const bytes = new Counter({
     name: 'apubi_transferred_bytes_total',
@@ -99,6 +107,12 @@ export function createMetrics(sources: MetricSources): Metrics {
   const rate = new Gauge({ name: 'apubi_transfer_rate_bytes_per_second', help: 'Bytes per second of every task running, together (over the last seconds)', registers })
   const connections = new Gauge({ name: 'apubi_host_connections', help: 'Connections open to each storage host (scheme://host:port)', labelNames: ['host'], registers })
   const waiting = new Gauge({ name: 'apubi_host_connections_waiting', help: 'Connections waiting for a free slot of each storage host', labelNames: ['host'], registers })
+  const longestRunning = new Gauge({ name: 'apubi_task_running_longest_seconds', help: 'How long the task running longest (on any instance) has run since it first started; 0 when none runs', registers })
+  const ready = new Gauge({ name: 'apubi_ready', help: 'Each readiness check of /readyz (database, workers): 1 when it passes', labelNames: ['check'], registers })
+  // Registered at the first scrape with TLS: an unset gauge would read 0, an expiry long past.
+  let certificateExpiry: Gauge | undefined
+  const buildInfo = new Gauge({ name: 'apubi_build_info', help: 'Always 1: the version of this process and its host:pid (the process label: Prometheus keeps instance for the scrape target)', labelNames: ['version', 'process'], registers })
+  if (sources.instance) buildInfo.labels(sources.instance.version, sources.instance.instance).set(1)
 
   const bandwidthLimit = new Gauge({
     name: 'apubi_bandwidth_limit_bytes_per_second',
@@ -128,8 +142,10 @@ export function createMetrics(sources: MetricSources): Metrics {
       child.observe(seconds)
     },
     tasks: {
-      taskEnded(task, state, now) {
-        taskDuration.labels(task.kind, state).observe(Math.max(0, now - task.createdAt) / 1000)
+      taskEnded(task, state, now, code) {
+        const outcome = state === 'failed' && code === 'ERR_CANCELLED' ? 'cancelled' : state
+        taskDuration.labels(task.kind, outcome).observe(Math.max(0, now - task.createdAt) / 1000)
+        if (state === 'failed') failures.labels(task.kind, code !== undefined && OUTCOME.test(code) ? code : 'other').inc()
       },
       taskRetrying(task, code) {
         retries.labels(task.kind, OUTCOME.test(code) ? code : 'other').inc()
@@ -152,6 +168,17 @@ export function createMetrics(sources: MetricSources): Metrics {
       queueDepth.set(depth)
       oldestAge.set(overview.oldestDueAt === undefined ? 0 : Math.max(0, sources.now() - overview.oldestDueAt) / 1000)
       rate.set(overview.bytesPerSecond)
+      longestRunning.set(overview.oldestRunningStartedAt === undefined ? 0 : Math.max(0, sources.now() - overview.oldestRunningStartedAt) / 1000)
+      if (sources.readiness) {
+        const checks = await sources.readiness().catch(() => ({ readiness: false }))
+        ready.reset()
+        for (const [check, passes] of Object.entries(checks)) ready.labels(check).set(passes ? 1 : 0)
+      }
+      const expiresAt = sources.certificateExpiresAt?.()
+      if (expiresAt !== undefined && Number.isFinite(expiresAt)) {
+        certificateExpiry ??= new Gauge({ name: 'apubi_tls_certificate_expiry_timestamp_seconds', help: 'When the TLS certificate served now expires, Unix time; absent without TLS', registers })
+        certificateExpiry.set(expiresAt / 1000)
+      }
       // Hosts no longer in use leave the exposition rather than stay at their last value.
       connections.reset()
       waiting.reset()

@@ -2,3 +2,5 @@
 export { createLogger } from './logger.js'
 export type { Logger } from './logger.js'
 export { redact, REDACTED, secretValuesIn } from './redact.js'
+export { thisInstance } from './instance.js'
+export type { Instance } from './instance.js'

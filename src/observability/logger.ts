@@ -1,4 +1,5 @@
 import { pino, type Logger } from 'pino'
+import { thisInstance } from './instance.js'
 import { prettyLogLines } from './pretty.js'
 import { redactWith } from './redact.js'
 
@@ -16,7 +17,8 @@ export function createLogger(level: string, destination?: NodeJS.WritableStream,
   return pino(
     {
       level,
-      base: { service: 'apubi' },
+      // service, version, instance: what a log aggregator groups and filters lines by.
+      base: { ...thisInstance() },
       formatters: { level: (label) => ({ level: label }) },
       hooks: {
         streamWrite: redactLine,

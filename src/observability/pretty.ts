@@ -8,7 +8,7 @@ export function prettyLogLines(out: NodeJS.WritableStream, colors = false): { wr
 }
 
 /** Fields every line has, or that the line's head already shows. */
-const HEAD_FIELDS = new Set(['time', 'level', 'msg', 'pid', 'hostname', 'service'])
+const HEAD_FIELDS = new Set(['time', 'level', 'msg', 'pid', 'hostname', 'service', 'version', 'instance'])
 
 const LEVEL_COLORS: Record<string, string> = { fatal: '35', error: '31', warn: '33', info: '32', debug: '36', trace: '90' }
 

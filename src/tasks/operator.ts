@@ -3,7 +3,7 @@ import type { OriginProgress } from '../transfer/index.js'
 import { originOutcomes } from './origins.js'
 import type { TaskStore } from './store.js'
 import type { LiveProgress } from './throughput.js'
-import type { PublishedFile, Task, TaskCounts, TaskError, TaskQuery, TaskState, TaskSummary } from './types.js'
+import { OPERATOR_STATES, type OperatorState, type PublishedFile, type Task, type TaskCounts, type TaskError, type TaskQuery, type TaskState, type TaskSummary } from './types.js'
 import { CANCELLED_BY_OPERATOR, type Worker } from './worker.js'
 
 /** A listed task, with its live progress while it runs in this process. */
@@ -24,13 +24,27 @@ export interface TaskDetail {
 }
 
 /** The totals a dashboard heads with and metrics export. */
-export interface TaskOverview extends Omit<TaskCounts, 'failedSince'> {
-  /** Tasks by state, all kinds together; every state present. */
-  readonly byState: Readonly<Record<TaskState, number>>
-  /** Tasks that ended FAILED in the last hour. */
+export interface TaskOverview extends Omit<TaskCounts, 'failedSince' | 'cancelledSince' | 'succeededSince' | 'bytesSince'> {
+  /** Tasks by operator state, all kinds together; every state present. */
+  readonly byState: Readonly<Record<OperatorState, number>>
+  /** Tasks that ended FAILED in the last hour, cancelled ones apart. */
   readonly failedLastHour: number
+  readonly cancelledLastHour: number
+  /** Tasks that succeeded since the day's start, and the bytes they published. */
+  readonly succeededToday: number
+  readonly bytesToday: number
   /** Bytes per second of every task running here, together. */
   readonly bytesPerSecond: number
+}
+
+/** What a bulk action did to each task of the view it acted on. */
+export interface BulkResult {
+  /** Tasks of the view the action applies to (at most the query's limit). */
+  readonly matched: number
+  /** Cancelled tasks; for a re-run, each task and the task that re-runs it. */
+  readonly done: ReadonlyArray<{ readonly id: string; readonly newId?: string; readonly created?: boolean }>
+  /** Tasks it could not act on (one ended meanwhile, …), with the reason. */
+  readonly refused: ReadonlyArray<{ readonly id: string; readonly code: string; readonly message: string }>
 }
 
 export interface OperatorServiceOptions {
@@ -44,7 +58,10 @@ export interface OperatorServiceOptions {
 }
 
 const HOUR_MS = 3_600_000
+const DAY_MS = 86_400_000
 const ENDED: ReadonlySet<TaskState> = new Set(['succeeded', 'failed'])
+const CANCELLABLE: readonly OperatorState[] = ['queued', 'running', 'retry_wait']
+const RERUNNABLE: readonly OperatorState[] = ['failed', 'cancelled']
 
 function notFound(id: string): PublishError {
   return new PublishError('ERR_TASK_NOT_FOUND', `Task Id does not exist: ${id}`)
@@ -55,7 +72,7 @@ export class OperatorService {
   constructor(private readonly options: OperatorServiceOptions) {}
 
   async list(query: TaskQuery): Promise<{ tasks: ListedTask[]; total: number }> {
-    const page = await this.options.store.list(query)
+    const page = await this.options.store.list({ ...query, now: query.now ?? this.options.now() })
     const live = this.options.worker.live()
     return { tasks: page.tasks.map((task) => withLive(task, live.get(task.id))), total: page.total }
   }
@@ -72,14 +89,57 @@ export class OperatorService {
     return { task, errors, files, ...(live && { live }), ...(origins && { origins }) }
   }
 
-  async overview(): Promise<TaskOverview> {
+  /** `dayStart`: where "today" begins (epoch ms); the start of the UTC day when absent. */
+  async overview(dayStart?: number): Promise<TaskOverview> {
     const now = this.options.now()
-    const { byKindAndState, failedSince, oldestDueAt } = await this.options.store.counts(now - HOUR_MS, now)
-    const byState: Record<TaskState, number> = { queued: 0, running: 0, retry_wait: 0, succeeded: 0, failed: 0 }
+    const counts = await this.options.store.counts(now - HOUR_MS, now, dayStart ?? now - (now % DAY_MS))
+    const { byKindAndState, oldestDueAt, oldestRunningStartedAt } = counts
+    const byState = Object.fromEntries(OPERATOR_STATES.map((state) => [state, 0])) as Record<OperatorState, number>
     for (const { state, count } of byKindAndState) byState[state] += count
     let bytesPerSecond = 0
     for (const live of this.options.worker.live().values()) bytesPerSecond += live.bytesPerSecond
-    return { byKindAndState, byState, failedLastHour: failedSince, bytesPerSecond, ...(oldestDueAt !== undefined && { oldestDueAt }) }
+    return {
+      byKindAndState,
+      byState,
+      failedLastHour: counts.failedSince,
+      cancelledLastHour: counts.cancelledSince,
+      succeededToday: counts.succeededSince,
+      bytesToday: counts.bytesSince,
+      bytesPerSecond,
+      ...(oldestDueAt !== undefined && { oldestDueAt }),
+      ...(oldestRunningStartedAt !== undefined && { oldestRunningStartedAt }),
+    }
+  }
+
+  /** Cancels the tasks of a view that have not ended (up to its limit, from its offset). */
+  cancelMatching(query: TaskQuery): Promise<BulkResult> {
+    return this.eachMatching(query, CANCELLABLE, async (id) => {
+      await this.cancel(id)
+      return { id }
+    })
+  }
+
+  /** Re-runs the failed tasks of a view (cancelled ones too when the view asks for them). */
+  rerunMatching(query: TaskQuery): Promise<BulkResult> {
+    return this.eachMatching({ ...query, states: query.states ?? ['failed'] }, RERUNNABLE, async (id) => ({ id, ...renamed(await this.rerun(id)) }))
+  }
+
+  /** One by one, so that one refusal (a task that ended meanwhile) does not stop the rest. */
+  private async eachMatching(query: TaskQuery, applies: readonly OperatorState[], act: (id: string) => Promise<BulkResult['done'][number]>): Promise<BulkResult> {
+    const states = (query.states ?? applies).filter((state) => applies.includes(state))
+    if (states.length === 0) return { matched: 0, done: [], refused: [] }
+    const { tasks } = await this.options.store.list({ ...query, states, now: this.options.now() })
+    const done: Array<BulkResult['done'][number]> = []
+    const refused: Array<BulkResult['refused'][number]> = []
+    for (const { id } of tasks) {
+      try {
+        done.push(await act(id))
+      } catch (e) {
+        if (!(e instanceof PublishError)) throw e
+        refused.push({ id, code: e.code, message: e.message })
+      }
+    }
+    return { matched: tasks.length, done, refused }
   }
 
   /**
@@ -120,6 +180,8 @@ export class OperatorService {
     return result
   }
 }
+
+const renamed = ({ id, created }: { id: string; created: boolean }) => ({ newId: id, created })
 
 function withLive(task: TaskSummary, live: LiveProgress | undefined): ListedTask {
   return live && task.state === 'running' ? { ...task, live } : task

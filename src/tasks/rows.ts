@@ -1,6 +1,6 @@
 import type { Code } from '../errors.js'
 import { redact } from '../observability/index.js'
-import type { Task, TaskState, TaskSummary } from './types.js'
+import type { Task, TaskQuery, TaskState, TaskSummary } from './types.js'
 
 /** A task row as either store reads it: column names as in both schemas. */
 export type Row = Record<string, unknown>
@@ -26,6 +26,7 @@ function common(row: Row) {
     startedAt: optional<number>(row['started_at']),
     updatedAt: row['updated_at'] as number,
     finishedAt: optional<number>(row['finished_at']),
+    ...(optional<string>(row['rerun_of']) !== undefined && { rerunOf: row['rerun_of'] as string }),
   }
 }
 
@@ -56,4 +57,10 @@ export function toTask(row: Row, metadataPairs: Task['metadataPairs']): Task {
     leaseToken: row['lease_token'] as number,
     leaseUntil: optional(row['lease_until']),
   }
+}
+
+/** The order parameters of a listing, as both stores' listTasks take them (see listOrder in their sql.ts). */
+export function orderOf(query: TaskQuery): { sort: string; direction: 1 | -1; activeFirst: 0 | 1; now: number } {
+  const sort = query.sort ?? 'active'
+  return { sort, direction: query.order === 'asc' ? 1 : -1, activeFirst: sort === 'active' ? 1 : 0, now: query.now ?? Date.now() }
 }

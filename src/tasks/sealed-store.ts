@@ -118,8 +118,8 @@ class SealedTaskStore implements TaskStore {
     return this.inner.list(query)
   }
 
-  counts(failedSince: number, now: number) {
-    return this.inner.counts(failedSince, now)
+  counts(failedSince: number, now: number, doneSince?: number) {
+    return this.inner.counts(failedSince, now, doneSince)
   }
 
   cancel(id: string, error: Omit<TaskError, 'attempt' | 'at'>, now: number) {

@@ -32,10 +32,13 @@ export interface TaskStore {
   requeueExpired(now: number): Promise<number>
   /** Deletes finished tasks that ended before `cutoff`. */
   deleteFinishedBefore(cutoff: number): Promise<number>
-  /** A page of the tasks matching `query`, newest first, and how many match in all. */
+  /** A page of the tasks matching `query`, in its order, and how many match in all. */
   list(query: TaskQuery): Promise<TaskPage>
-  /** Tasks by kind and state, those that ended FAILED since `failedSince`, and the oldest due at `now`. */
-  counts(failedSince: number, now: number): Promise<TaskCounts>
+  /**
+   * Tasks by kind and operator state, those that ended FAILED or were cancelled since `failedSince`,
+   * those that succeeded (and their bytes) since `doneSince`, the oldest due at `now`, the longest running.
+   */
+  counts(failedSince: number, now: number, doneSince?: number): Promise<TaskCounts>
   /**
    * Ends a task that has not ended yet: FAILED with `error`, added to its error history. A queued or
    * retry-waiting task never runs; a running one loses its lease, so its worker's later writes are

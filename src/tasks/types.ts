@@ -6,6 +6,17 @@ export type TaskKind = 'load' | 'purge'
 export const TASK_STATES = Object.freeze(['queued', 'running', 'retry_wait', 'succeeded', 'failed'] as const)
 export type TaskState = (typeof TASK_STATES)[number]
 
+/**
+ * States as operators see them: a FAILED task that an operator cancelled is `cancelled`, a state of
+ * its own in listings, filters and counts. The WFM still reads FAILED for it (publicStatus).
+ */
+export const OPERATOR_STATES = Object.freeze([...TASK_STATES, 'cancelled'] as const)
+export type OperatorState = (typeof OPERATOR_STATES)[number]
+
+export function operatorState(task: { readonly state: TaskState; readonly lastError?: { readonly code: string } }): OperatorState {
+  return task.state === 'failed' && task.lastError?.code === 'ERR_CANCELLED' ? 'cancelled' : task.state
+}
+
 export type PublicStatus = 'IN_PROGRESS' | 'SUCCESS' | 'FAILED'
 
 export function publicStatus(state: TaskState): PublicStatus {
@@ -61,6 +72,8 @@ export interface Task {
   readonly startedAt?: number
   readonly updatedAt: number
   readonly finishedAt?: number
+  /** The failed task this one re-runs (made by an operator's re-run). */
+  readonly rerunOf?: string
 }
 
 export interface NewTask {
@@ -100,9 +113,17 @@ export type Outcome =
   | { readonly state: 'failed'; readonly error: Omit<TaskError, 'attempt' | 'at'> }
   | { readonly state: 'retry_wait'; readonly error: Omit<TaskError, 'attempt' | 'at'>; readonly runAt: number }
 
-/** What an operator's listing asks for: every filter optional; newest first. */
+/**
+ * How a listing is ordered: `active` (the default) puts running, then retrying, then queued tasks
+ * first, then the rest newest first; the others order by creation, end, or duration (submission to
+ * end, or to now while not ended), tasks without the key last.
+ */
+export const TASK_SORTS = Object.freeze(['active', 'created', 'finished', 'duration'] as const)
+export type TaskSort = (typeof TASK_SORTS)[number]
+
+/** What an operator's listing asks for: every filter optional. */
 export interface TaskQuery {
-  readonly states?: readonly TaskState[]
+  readonly states?: readonly OperatorState[]
   readonly kind?: TaskKind
   /** Created at or after, epoch ms. */
   readonly createdFrom?: number
@@ -110,6 +131,11 @@ export interface TaskQuery {
   readonly createdBefore?: number
   /** Text found, ignoring case, in the shown source, destination or target (never in a secret). */
   readonly text?: string
+  readonly sort?: TaskSort
+  /** `desc` unless asked: newest, latest or longest first. */
+  readonly order?: 'asc' | 'desc'
+  /** The time durations of unended tasks run to (epoch ms); the clock when absent. */
+  readonly now?: number
   readonly limit: number
   readonly offset: number
 }
@@ -133,6 +159,7 @@ export interface TaskSummary
     | 'startedAt'
     | 'updatedAt'
     | 'finishedAt'
+    | 'rerunOf'
   > {
   readonly shown: ShownLocations
 }
@@ -146,9 +173,16 @@ export interface TaskPage {
 /** What dashboards and metrics count, read in one go. */
 export interface TaskCounts {
   /** Tasks held (retention included), by kind and state; pairs with no task are absent. */
-  readonly byKindAndState: ReadonlyArray<{ readonly kind: TaskKind; readonly state: TaskState; readonly count: number }>
-  /** Tasks that ended FAILED at or after the time asked about. */
+  readonly byKindAndState: ReadonlyArray<{ readonly kind: TaskKind; readonly state: OperatorState; readonly count: number }>
+  /** Tasks that ended FAILED at or after the time asked about, cancelled ones apart. */
   readonly failedSince: number
+  /** Tasks cancelled by an operator since that time. */
+  readonly cancelledSince: number
+  /** Tasks that ended SUCCESS since the day's start asked about, and the bytes they published. */
+  readonly succeededSince: number
+  readonly bytesSince: number
+  /** When the task running longest started (epoch ms); undefined when none runs. */
+  readonly oldestRunningStartedAt?: number
   /** When the task waiting longest for a worker became due (epoch ms); undefined when none waits. */
   readonly oldestDueAt?: number
 }

@@ -180,8 +180,11 @@ export class Worker {
       options.taskTimeoutMs,
     )
     let lastWrite = 0
+    // The furthest it got: a failed or aborted file gives its bytes back in the last reports.
+    let furthest: Progress | undefined
     const onProgress = (progress: Progress): void => {
       const now = options.now()
+      if (!furthest || progress.bytesDone >= furthest.bytesDone) furthest = progress
       this.active.get(task.id)?.meter.add(now, progress)
       if (now - lastWrite < PROGRESS_WRITE_MS && progress.filesDone < progress.filesTotal) return
       lastWrite = now
@@ -199,6 +202,8 @@ export class Worker {
         }
         finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })
       } catch (thrown) {
+        // A cancelled or failed task shows how far it got, not whatever the last periodic write held.
+        if (furthest) await store.progress(claimed, furthest, options.now()).catch((e) => log.warn({ err: e }, 'saving progress failed'))
         return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
       }
       // Outside the catch above: a store error while recording a success is not the task's failure.

@@ -175,14 +175,21 @@ describe('admin API, no token configured (loopback operators)', () => {
 
     const cancelQueued = await call(server, `/admin/api/tasks/${queued}/cancel`, { method: 'POST' })
     assert.equal(cancelQueued.status, 200, cancelQueued.text)
-    assert.equal(cancelQueued.json.state, 'failed')
+    assert.equal(cancelQueued.json.state, 'cancelled', 'its own state for operators')
+    assert.equal(cancelQueued.json.status, 'FAILED', 'FAILED for the WFM')
     assert.equal(cancelQueued.json.attempts, 0, 'never ran')
-    assert.deepEqual(cancelQueued.json.lastError, { code: 'ERR_CANCELLED', message: 'cancelled by operator' })
+    assert.deepEqual(cancelQueued.json.lastError, { code: 'ERR_CANCELLED', title: 'Cancelled by operator', message: 'cancelled by operator' })
 
     const cancelRunning = await call(server, `/admin/api/tasks/${running}/cancel`, { method: 'POST' })
     assert.equal(cancelRunning.status, 200, cancelRunning.text)
-    assert.equal(cancelRunning.json.state, 'failed')
-    assert.deepEqual(cancelRunning.json.lastError, { code: 'ERR_CANCELLED', message: 'cancelled by operator' })
+    assert.equal(cancelRunning.json.state, 'cancelled')
+    assert.deepEqual(cancelRunning.json.lastError, { code: 'ERR_CANCELLED', title: 'Cancelled by operator', message: 'cancelled by operator' })
+    assert.ok(cancelRunning.json.progress.bytesDone > 0, 'it shows how far it got')
+    const counted = (await call(server, '/admin/api/overview')).json
+    assert.equal(counted.byState.cancelled, 2)
+    assert.equal(counted.cancelledLastHour, 2)
+    assert.equal((await list('state=cancelled')).total, 2)
+    assert.equal((await list('state=failed')).tasks.some((t: { id: string }) => t.id === running), false, 'not among the failed')
     assert.deepEqual(
       cancelRunning.json.attemptHistory.map((e: { attempt: number; code: string; message: string }) => [e.attempt, e.code, e.message]),
       [[1, 'ERR_CANCELLED', 'cancelled by operator']],
@@ -196,6 +203,58 @@ describe('admin API, no token configured (loopback operators)', () => {
     assert.equal(again.status, 409)
     assert.equal(again.json.error.code, 'ERR_TASK_STATE')
     assert.match(server.output(), new RegExp(`"taskId":"${running}".*"task cancelled by operator"`))
+  })
+
+  it('finds a task by its full TaskId, its first 8 characters, or the id in capitals', async () => {
+    for (const q of [ids['ok1']!, ids['ok1']!.slice(0, 8), ids['ok1']!.toUpperCase()]) assert.deepEqual(await idsIn(`q=${q}`), [ids['ok1']], q)
+  })
+
+  it('tells each task its duration, and orders by it; refuses an unknown order', async () => {
+    const longest = await list('sort=duration&state=succeeded')
+    const durations = longest.tasks.map((t: { durationSeconds: number }) => t.durationSeconds)
+    assert.ok(durations.length >= 2 && durations.every((d: number) => d >= 0))
+    assert.deepEqual(durations, [...durations].sort((a, b) => b - a))
+    const shortest = await list('sort=duration&order=asc&state=succeeded')
+    assert.deepEqual(shortest.tasks.map((t: { durationSeconds: number }) => t.durationSeconds), [...durations].sort((a, b) => a - b))
+    for (const bad of ['sort=size', 'order=up']) {
+      const answer = await call(server, `/admin/api/tasks?${bad}`)
+      assert.equal(answer.status, 400)
+      assert.match(answer.json.error.message, new RegExp(`^Query parameter ${bad.split('=')[0]}:`))
+    }
+  })
+
+  it("heads with today's successes and bytes, this instance and its readiness", async () => {
+    const overview = (await call(server, `/admin/api/overview?day=${Date.now() - 3_600_000}`)).json
+    assert.ok(overview.succeededToday >= 3, JSON.stringify(overview))
+    assert.ok(overview.bytesToday >= 3000)
+    assert.match(overview.instance.host, /^.+:\d+$/)
+    assert.match(overview.instance.version, /^\d+\.\d+\.\d+/)
+    assert.equal(overview.ready, true)
+    assert.deepEqual(overview.checks, { database: true, workers: true })
+    assert.equal((await call(server, `/admin/api/overview?day=${Date.now() + 60_000}`)).json.succeededToday, 0)
+  })
+
+  it('re-runs every failed task of a view, naming the task each re-runs, then cancels the active ones of a view', async () => {
+    const view = 'q=listing/later.bin'
+    const failedBefore = await idsIn(`${view}&state=failed`)
+    assert.ok(failedBefore.length >= 1)
+    const rerun = await call(server, `/admin/api/bulk/rerun?${view}`, { method: 'POST' })
+    assert.equal(rerun.status, 200, rerun.text)
+    assert.equal(rerun.json.matched, failedBefore.length)
+    assert.deepEqual(rerun.json.done.map((d: { id: string }) => d.id).sort(), [...failedBefore].sort())
+    for (const { id, newId } of rerun.json.done) assert.equal((await call(server, `/admin/api/tasks/${newId}`)).json.rerunOf, id)
+    const newIds = rerun.json.done.map((d: { newId: string }) => d.newId)
+
+    const slowView = 'q=bulk/slow&sort=created'
+    for (let i = 0; i < 3; i++) await client.loadAsset(slow.url('slow.bin'), `bulk/slow-${i}.bin`)
+    const cancel = await call(server, `/admin/api/bulk/cancel?${slowView}&limit=2`, { method: 'POST' })
+    assert.equal(cancel.status, 200, cancel.text)
+    assert.deepEqual([cancel.json.matched, cancel.json.done.length, cancel.json.refused.length], [2, 2, 0], 'the count confirmed, no more')
+    assert.equal((await list(`${slowView}&state=cancelled`)).total, 2)
+    const rest = await call(server, `/admin/api/bulk/cancel?${slowView}`, { method: 'POST' })
+    assert.equal(rest.json.done.length, 1)
+    assert.equal((await list(`${slowView}&state=cancelled`)).total, 3)
+    for (const id of newIds) await taskWhen(server, id, (t) => t.state === 'failed' || t.state === 'succeeded')
   })
 
   it('shows no credential in any answer or log line, only user:***@', async () => {
@@ -271,8 +330,8 @@ describe('admin API with tokens: roles', () => {
     assert.equal((await call(server, '/admin/api/tasks', { token: READER })).json.total, 1)
     assert.equal((await call(server, `/admin/api/tasks/${failed}`, { token: READER })).status, 200)
     assert.equal((await call(server, '/metrics', { token: READER })).status, 200)
-    for (const action of ['cancel', 'rerun']) {
-      const answer = await call(server, `/admin/api/tasks/${failed}/${action}`, { method: 'POST', token: READER })
+    for (const action of [`tasks/${failed}/cancel`, `tasks/${failed}/rerun`, 'bulk/cancel', 'bulk/rerun?state=failed']) {
+      const answer = await call(server, `/admin/api/${action}`, { method: 'POST', token: READER })
       assert.equal(answer.status, 403, action)
       assert.equal(answer.json.error.code, 'ERR_FORBIDDEN')
       assert.match(answer.json.error.message, /read-only/)

@@ -44,14 +44,14 @@ describe('apubi tasks, apubi task', () => {
   })
   after(() => server.stop())
 
-  it('tasks lists newest first, one line each, a failure\'s reason below it', async () => {
+  it('tasks lists newest first, one line each with its duration, a failure\'s reason below it', async () => {
     const result = await withToken('tasks')
     assert.equal(result.code, 0, result.stderr)
     const lines = result.stdout.trimEnd().split('\n')
-    assert.match(lines[0]!, /^TASK\s+STATE\s+KIND\s+PROGRESS\s+CREATED \(UTC\)\s+SOURCE → DESTINATION$/)
+    assert.match(lines[0]!, /^TASK\s+STATE\s+KIND\s+PROGRESS\s+CREATED \(UTC\)\s+DURATION\s+SOURCE → DESTINATION$/)
     assert.match(lines[1]!, new RegExp(`^${failed}\\s+failed\\s+load\\s+.*ftp://editor:\\*\\*\\*@127\\.0\\.0\\.1:1/in/movie\\.ts → cli/movie\\.ts$`))
     assert.match(lines[2]!, /^ {2}failed: ERR_UNREACHABLE /)
-    assert.match(lines[3]!, new RegExp(`^${published}\\s+succeeded\\s+load\\s+100% of 10 B\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+file://.*/clip\\.ts → cli/clip\\.ts$`))
+    assert.match(lines[3]!, new RegExp(`^${published}\\s+succeeded\\s+load\\s+100% of 10 B\\s+\\d{4}-\\d\\d-\\d\\d \\d\\d:\\d\\d:\\d\\d\\s+\\d+s\\s+file://.*/clip\\.ts → cli/clip\\.ts$`))
     assert.equal(lines[4], '(1-2 of 2)')
     assert.equal(result.stdout.includes(PASSWORD), false)
   })
@@ -82,6 +82,18 @@ describe('apubi tasks, apubi task', () => {
     assert.match(bad.stdout, /\nReason: +ERR_UNREACHABLE /)
     assert.match(bad.stdout, /\nAttempt history:\n {2}#1 {2}\S+ {2}ERR_UNREACHABLE /)
     assert.equal(bad.stdout.includes(PASSWORD), false)
+  })
+
+  it('task finds a task by the first characters of its TaskId; tasks orders as --sort asks', async () => {
+    const short = await withToken('task', published.slice(0, 8))
+    assert.equal(short.code, 0, short.stderr)
+    assert.match(short.stdout, new RegExp(`^Task: +${published}\n`))
+    assert.match(short.stdout, /\nDuration: +\d+s \(waited \d+s\)\n/)
+    const oldest = await withToken('tasks', '--sort', 'oldest', '--json')
+    assert.deepEqual(JSON.parse(oldest.stdout).tasks.map((t: { id: string }) => t.id), [published, failed])
+    const bad = await withToken('tasks', '--sort', 'biggest')
+    assert.equal(bad.code, 2)
+    assert.match(bad.stderr, /--sort biggest: give one of active, newest, oldest, finished, longest, shortest/)
   })
 
   it('exits 2 on an error answer (no token, unknown task, bad filter) and 3 when the server is not there', async () => {

@@ -1,7 +1,7 @@
 // /metrics, /healthz and /readyz scraped from a running server while it works: the series an
 // operations team plugs in, with the values the run must have produced, and labels that stay few.
 import assert from 'node:assert/strict'
-import { writeFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
@@ -97,10 +97,14 @@ describe('metrics and health of a running server', () => {
     for (const id of [queued, running]) assert.equal((await call(server, `/admin/api/tasks/${id}/cancel`, { method: 'POST' })).status, 200)
     const afterwards = await scrape()
     assert.equal(sampleValue(afterwards, 'apubi_tasks', { kind: 'load', state: 'running' }), 0)
-    assert.equal(sampleValue(afterwards, 'apubi_tasks', { kind: 'load', state: 'failed' }), 2)
+    assert.equal(sampleValue(afterwards, 'apubi_tasks', { kind: 'load', state: 'cancelled' }), 2, 'cancels are counted apart from failures')
+    assert.equal(sampleValue(afterwards, 'apubi_tasks', { kind: 'load', state: 'failed' }), 0)
     assert.equal(sampleValue(afterwards, 'apubi_queue_depth'), 0)
     // The worker ended the running one; the queued one never reached a worker.
-    assert.equal(sampleValue(afterwards, 'apubi_task_duration_seconds_count', { kind: 'load', outcome: 'failed' }), 1)
+    assert.equal(sampleValue(afterwards, 'apubi_task_duration_seconds_count', { kind: 'load', outcome: 'cancelled' }), 1)
+    assert.equal(sampleValue(afterwards, 'apubi_task_failures_total', { kind: 'load', code: 'ERR_CANCELLED' }), 1)
+    assert.equal(sampleValue(afterwards, 'apubi_task_running_longest_seconds'), 0)
+    assert.equal(sampleValue(afterwards, 'apubi_ready', { check: 'database' }), 1)
     assert.equal(sampleValue(afterwards, 'apubi_host_connections', { host: proxyHost }), undefined, 'a host no longer in use leaves')
     assert.equal(sampleValue(afterwards, 'apubi_transfer_rate_bytes_per_second'), 0)
   })
@@ -111,6 +115,13 @@ describe('metrics and health of a running server', () => {
       .split('\n')
       .filter((l) => l.startsWith('{'))
       .map((l) => JSON.parse(l) as Record<string, unknown>)
+    // What an aggregator groups by: the service, its version, and which instance wrote the line.
+    const { version } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8'))
+    for (const line of lines) {
+      assert.deepEqual([line['service'], line['version']], ['apubi-server', version])
+      assert.match(String(line['instance']), /^.+:\d+$/)
+      assert.equal(typeof line['level'], 'string', 'the level as text: alert on level="error"')
+    }
     const soap = lines.filter((l) => l['msg'] === 'soap request')
     const loads = soap.filter((l) => l['operation'] === 'LoadAsset')
     assert.equal(loads.length, 4)
@@ -126,10 +137,13 @@ describe('metrics and health of a running server', () => {
     const samples = (await scrape()).filter((s) => s.name.startsWith('apubi_') && !s.name.startsWith('apubi_process_') && !s.name.startsWith('apubi_nodejs_'))
     const allowed: Record<string, RegExp> = {
       operation: /^(LoadAsset|PurgeAsset|GetTaskStatus|unknown)$/,
-      outcome: /^(ok|ERR_[A-Z_]+|succeeded|failed)$/,
+      outcome: /^(ok|ERR_[A-Z_]+|succeeded|failed|cancelled)$/,
       code: /^ERR_[A-Z_]+$/,
       kind: /^(load|purge)$/,
-      state: /^(queued|running|retry_wait|succeeded|failed)$/,
+      state: /^(queued|running|retry_wait|succeeded|failed|cancelled)$/,
+      check: /^(database|workers)$/,
+      version: /^\d+\.\d+\.\d+/,
+      process: /^[^:]+:\d+$/,
       source: /^(file|ftp|ftps|ftpes|sftp|http|https|s3|other)$/,
       destination: /^(file|ftp|ftps|ftpes|sftp|http|https|s3|other)$/,
       host: /^[a-z0-9]+:\/\/[^/@]+$/,

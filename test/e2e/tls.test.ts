@@ -164,6 +164,13 @@ describe('HTTPS', () => {
       assert.match(server.output(), new RegExp(`"fingerprint256":"${pki.fingerprint('server')}".*"msg":"serving HTTPS"`))
     })
 
+    it('exports when its certificate expires, for an alert before it does', async () => {
+      const response = await ask(server.port, { ca: pki.pem('server-ca.crt') }, Buffer.from('GET /metrics HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n'))
+      assert.equal(response?.status, 200)
+      const exported = /^apubi_tls_certificate_expiry_timestamp_seconds (\d+)$/m.exec(response!.body.toString())?.[1]
+      assert.equal(Number(exported), Date.parse(new X509Certificate(pki.pem('server.crt')).validTo) / 1000)
+    })
+
     it('publishes a file through the CLI (ApubiClient over fetch) trusting the CA with NODE_EXTRA_CA_CERTS', async () => {
       const bytes = randomBytes(300_000)
       writeFileSync(join(server.fileRoot, 'movie.ts'), bytes)

@@ -575,14 +575,73 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           const purge = await store.submit(newTask({ kind: 'purge' }), T0 + 10)
 
           assert.deepEqual(await idsOf(store, page({ states: ['running'] })), [queuedLoad.id])
-          assert.deepEqual(await idsOf(store, page({ states: ['queued', 'failed'] })), [failedLater.task.id, purge.id])
+          assert.deepEqual(await idsOf(store, page({ states: ['queued', 'failed'] })), [purge.id, failedLater.task.id], 'the queued task first')
           assert.deepEqual(await idsOf(store, page({ kind: 'purge' })), [purge.id])
-          assert.deepEqual(await idsOf(store, page({ kind: 'load' })), [failedLater.task.id, queuedLoad.id])
-          assert.deepEqual(await idsOf(store, page({ createdFrom: T0 + 10 })), [failedLater.task.id, purge.id])
+          assert.deepEqual(await idsOf(store, page({ kind: 'load' })), [queuedLoad.id, failedLater.task.id], 'the running task first')
+          assert.deepEqual(await idsOf(store, page({ kind: 'load', sort: 'created' })), [failedLater.task.id, queuedLoad.id])
+          assert.deepEqual(await idsOf(store, page({ createdFrom: T0 + 10 })), [purge.id, failedLater.task.id])
           assert.deepEqual(await idsOf(store, page({ createdBefore: T0 + 10 })), [queuedLoad.id])
           assert.deepEqual(await idsOf(store, page({ createdFrom: T0 + 5, createdBefore: T0 + 15 })), [purge.id])
           assert.deepEqual(await idsOf(store, page({ kind: 'load', states: ['failed'], createdFrom: T0 })), [failedLater.task.id])
           assert.equal((await store.list(page({ states: ['succeeded'] }))).total, 0)
+        }),
+      )
+
+      it(
+        'finds a task by its full TaskId or any part of it, such as its first 8 characters',
+        withStore(async (store) => {
+          const { id } = await store.submit(newTask(), T0)
+          await store.submit(newTask(), T0 + 1)
+          assert.deepEqual(await idsOf(store, page({ text: id })), [id])
+          assert.deepEqual(await idsOf(store, page({ text: id.slice(0, 8) })), [id])
+          assert.deepEqual(await idsOf(store, page({ text: id.slice(0, 8).toUpperCase() })), [id], 'as pasted from an upper-case log')
+        }),
+      )
+
+      it(
+        'keeps a cancelled task apart from the failed ones: its own state in filters and counts',
+        withStore(async (store) => {
+          const gone = await submitAndClaim(store, newTask(), 'w1', T0)
+          assert.equal(await store.finish(gone, failed('gone'), T0 + 10), true)
+          const { id: cancelled } = await store.submit(newTask(), T0 + 20)
+          assert.equal(await store.cancel(cancelled, { code: 'ERR_CANCELLED', message: 'cancelled by operator' }, T0 + 30), true)
+          assert.deepEqual(await idsOf(store, page({ states: ['failed'] })), [gone.task.id])
+          assert.deepEqual(await idsOf(store, page({ states: ['cancelled'] })), [cancelled])
+          assert.deepEqual(await idsOf(store, page({ states: ['failed', 'cancelled'] })), [cancelled, gone.task.id])
+          const counts = await store.counts(T0, T0 + 100)
+          assert.deepEqual(
+            [...counts.byKindAndState].sort((a, b) => a.state.localeCompare(b.state)),
+            [
+              { kind: 'load', state: 'cancelled', count: 1 },
+              { kind: 'load', state: 'failed', count: 1 },
+            ],
+          )
+          assert.deepEqual([counts.failedSince, counts.cancelledSince], [1, 1])
+          assert.equal((await store.status(cancelled))?.state, 'failed', 'the WFM still reads FAILED')
+        }),
+      )
+
+      it(
+        'orders by creation, end or duration, either way, tasks not ended last; by default active ones first',
+        withStore(async (store) => {
+          const end = async (submitAt: number, endAt: number) => {
+            const claimed = await submitAndClaim(store, newTask(), 'w1', submitAt)
+            assert.equal(await store.finish(claimed, { state: 'succeeded', finalDestination: 'x' }, endAt), true)
+            return claimed.task.id
+          }
+          const slow = await end(T0, T0 + 500)
+          const quick = await end(T0 + 10, T0 + 20)
+          const middling = await end(T0 + 30, T0 + 130)
+          const running = (await submitAndClaim(store, newTask(), 'w2', T0 + 40)).task.id
+          const { id: waiting } = await store.submit(newTask(), T0 + 50)
+          const now = T0 + 1_000
+          assert.deepEqual(await idsOf(store, page({ now })), [running, waiting, middling, quick, slow])
+          assert.deepEqual(await idsOf(store, page({ sort: 'created', order: 'asc', now })), [slow, quick, middling, running, waiting])
+          assert.deepEqual((await idsOf(store, page({ sort: 'finished', now }))).slice(0, 3), [slow, middling, quick])
+          assert.deepEqual((await idsOf(store, page({ sort: 'finished', order: 'asc', now }))).slice(0, 3), [quick, middling, slow])
+          // Durations to now for the unended: 960 (running), 950 (waiting); then 500, 100, 10.
+          assert.deepEqual(await idsOf(store, page({ sort: 'duration', now })), [running, waiting, slow, middling, quick])
+          assert.deepEqual(await idsOf(store, page({ sort: 'duration', order: 'asc', now })), [quick, middling, slow, waiting, running])
         }),
       )
 
@@ -645,7 +704,7 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       it(
         'counts by kind and state, failures since a time, and the oldest due task',
         withStore(async (store) => {
-          assert.deepEqual(await store.counts(T0, T0), { byKindAndState: [], failedSince: 0 })
+          assert.deepEqual(await store.counts(T0, T0), { byKindAndState: [], failedSince: 0, cancelledSince: 0, succeededSince: 0, bytesSince: 0 })
           const early = await submitAndClaim(store, newTask(), 'w1', T0)
           assert.equal(await store.finish(early, failed('old'), T0 + 10), true)
           const late = await submitAndClaim(store, newTask(), 'w1', T0 + 20)
@@ -666,8 +725,25 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
             { kind: 'purge', state: 'queued', count: 1 },
           ])
           assert.equal(counts.failedSince, 1, 'only the failure at T0 + 100')
+          assert.equal(counts.oldestRunningStartedAt, T0 + 400)
           assert.equal(counts.oldestDueAt, T0 + 200, 'the purge; the retry is not due yet')
           assert.equal((await store.counts(T0 + 50, T0 + 10_000)).oldestDueAt, T0 + 200)
+        }),
+      )
+    })
+
+    describe('counts of the day', () => {
+      it(
+        'counts the successes since the day asked and the bytes they published',
+        withStore(async (store) => {
+          const yesterday = await submitAndClaim(store, newTask(), 'w1', T0)
+          await store.progress(yesterday, { bytesDone: 5, bytesTotal: 5, filesDone: 1, filesTotal: 1 }, T0 + 1)
+          assert.equal(await store.finish(yesterday, succeeded('a'), T0 + 2), true)
+          const today = await submitAndClaim(store, newTask(), 'w1', T0 + 100)
+          await store.progress(today, { bytesDone: 700, bytesTotal: 700, filesDone: 1, filesTotal: 1 }, T0 + 101)
+          assert.equal(await store.finish(today, succeeded('b'), T0 + 102), true)
+          const counts = await store.counts(T0 + 1_000, T0 + 1_000, T0 + 50)
+          assert.deepEqual([counts.succeededSince, counts.bytesSince, counts.failedSince], [1, 700, 0])
         }),
       )
     })
@@ -756,6 +832,9 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           )
           assert.deepEqual([fresh.attempts, fresh.createdAt, fresh.runAt, fresh.lastError, fresh.bytesDone], [0, T0 + 10, T0 + 10, undefined, 0])
           assert.deepEqual(await store.errors(rerun.id), [])
+          assert.equal(fresh.rerunOf, claimed.task.id, 'it names the task it re-runs')
+          assert.equal((await store.list(page({ text: 'origin.example' }))).tasks.find((t) => t.id === rerun.id)?.rerunOf, claimed.task.id)
+          assert.equal((await store.get(claimed.task.id))?.rerunOf, undefined)
           assert.equal((await store.list(page({ text: 'origin.example' }))).total, 2, 'the new task is listed and searchable too')
           assert.equal((await store.get(claimed.task.id))?.state, 'failed')
           assert.equal((await store.claim('w1', LEASE_MS, T0 + 11))?.task.id, rerun.id)

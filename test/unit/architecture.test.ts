@@ -101,7 +101,7 @@ describe('architecture', () => {
       conformance: ['CHECKS', 'Endpoint', 'renderJunit', 'renderTable', 'runChecks', 'simulate'],
       http: ['createEdgeServer'],
       metrics: ['createMetrics', 'createProbeEdge'],
-      observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
+      observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn', 'thisInstance'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -119,7 +119,7 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
       transfer: ['Bandwidth', 'createCredentials', 'createLocationPolicy', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })

@@ -66,6 +66,8 @@ export const migrations: readonly string[] = [
     at bigint NOT NULL,
     PRIMARY KEY (task_id, rel)
   );`,
+  // The failed task a re-run was made from, so operators can follow one to the other.
+  `ALTER TABLE task ADD COLUMN rerun_of text;`,
 ]
 
 /** Where migrate.ts records the versions applied. */
@@ -102,7 +104,7 @@ export const activeByDedupeKey = `SELECT id FROM task
  */
 const taskColumns = `id, kind, state, source, destination, target, final_destination, metadata_xml, metadata_pairs,
   attempts, max_attempts, run_at, lease_owner, lease_token, lease_until, bytes_done, bytes_total, files_done,
-  files_total, error_code, error_message, created_at, started_at, updated_at, finished_at`
+  files_total, error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of`
 
 export const taskById = `SELECT ${taskColumns} FROM task WHERE id = $1`
 
@@ -181,27 +183,48 @@ export const deleteFinished = `DELETE FROM task WHERE finished_at IS NOT NULL AN
 // The operators' side: listings, counts, cancel and re-run.
 
 /** Every filter is optional: a null parameter lets every row through. */
+/**
+ * A task's state as operators see it: a FAILED task ended by an operator is `cancelled` (the WFM
+ * still reads FAILED: see publicStatus).
+ */
+const operatorState = `CASE WHEN state = 'failed' AND error_code = 'ERR_CANCELLED' THEN 'cancelled' ELSE state END`
+
+/** Every filter is optional: a null parameter lets every row through. `$5` also finds a TaskId by any part of it. */
 const listFilter = `WHERE ($1::text IS NULL OR kind = $1)
-    AND ($2::text[] IS NULL OR state = ANY ($2))
+    AND ($2::text[] IS NULL OR ${operatorState} = ANY ($2))
     AND ($3::bigint IS NULL OR created_at >= $3)
     AND ($4::bigint IS NULL OR created_at < $4)
-    AND ($5::text IS NULL OR source_shown ILIKE $5 OR destination_shown ILIKE $5 OR target_shown ILIKE $5)`
+    AND ($5::text IS NULL OR source_shown ILIKE $5 OR destination_shown ILIKE $5 OR target_shown ILIKE $5 OR id ILIKE $5)`
+
+/**
+ * The order of a listing: `$8` picks the key (created, finished, or duration: from submission to end,
+ * or to `$11` while it runs), `$9` is 1 or -1; tasks without the key (not finished) come last. `$10`
+ * (1) puts running, then retrying, then queued tasks above the ended ones.
+ */
+const sortKey = `CASE $8::text WHEN 'finished' THEN finished_at WHEN 'duration' THEN coalesce(finished_at, $11::bigint) - created_at ELSE created_at END`
+const listOrder = (t: string, key: string) => `
+    CASE WHEN $10::int = 0 THEN 0 WHEN ${t}state = 'running' THEN 0 WHEN ${t}state = 'retry_wait' THEN 1 WHEN ${t}state = 'queued' THEN 2 ELSE 3 END,
+    ${key} IS NULL, ${key} * $9::int, ${t}id DESC`
 
 /** The page and the total in one statement, so both are read from one snapshot. */
 export const listTasks = `SELECT (SELECT count(*) FROM task ${listFilter}) AS total,
-    coalesce((SELECT json_agg(page ORDER BY page.created_at DESC, page.id DESC) FROM (
+    coalesce((SELECT json_agg(page ORDER BY ${listOrder('page.', 'page.sort_key')}) FROM (
       SELECT id, kind, state, attempts, max_attempts, run_at, bytes_done, bytes_total, files_done, files_total,
-        error_code, error_message, created_at, started_at, updated_at, finished_at,
+        error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of,
         coalesce(source_shown, source) AS source_shown, coalesce(destination_shown, destination) AS destination_shown,
-        coalesce(target_shown, target) AS target_shown
+        coalesce(target_shown, target) AS target_shown, ${sortKey} AS sort_key
       FROM task ${listFilter}
-      ORDER BY created_at DESC, id DESC LIMIT $6 OFFSET $7) page), '[]') AS tasks`
+      ORDER BY ${listOrder('', sortKey)} LIMIT $6 OFFSET $7) page), '[]') AS tasks`
 
 export const countTasks = `SELECT
     coalesce((SELECT json_agg(c ORDER BY c.kind COLLATE "C", c.state COLLATE "C")
-      FROM (SELECT kind, state, count(*) AS count FROM task GROUP BY kind, state) c), '[]') AS by_kind_and_state,
-    (SELECT count(*) FROM task WHERE state = 'failed' AND finished_at >= $1) AS failed_since,
-    (SELECT min(run_at) FROM task WHERE state IN ('queued', 'retry_wait') AND run_at <= $2) AS oldest_due_at`
+      FROM (SELECT kind, ${operatorState} AS state, count(*) AS count FROM task GROUP BY 1, 2) c), '[]') AS by_kind_and_state,
+    (SELECT count(*) FROM task WHERE state = 'failed' AND error_code IS DISTINCT FROM 'ERR_CANCELLED' AND finished_at >= $1) AS failed_since,
+    (SELECT count(*) FROM task WHERE state = 'failed' AND error_code = 'ERR_CANCELLED' AND finished_at >= $1) AS cancelled_since,
+    (SELECT count(*) FROM task WHERE state = 'succeeded' AND finished_at >= $3) AS succeeded_since,
+    (SELECT coalesce(sum(bytes_done), 0)::bigint FROM task WHERE state = 'succeeded' AND finished_at >= $3) AS bytes_since,
+    (SELECT min(run_at) FROM task WHERE state IN ('queued', 'retry_wait') AND run_at <= $2) AS oldest_due_at,
+    (SELECT min(started_at) FROM task WHERE state = 'running') AS oldest_running_started_at`
 
 /** The lease token moves on: a worker still holding the old one can no longer write. */
 export const cancelTask = `WITH cancelled AS (
@@ -215,9 +238,9 @@ export const cancelTask = `WITH cancelled AS (
   SELECT count(*) AS changed FROM cancelled`
 
 export const rerunTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
-    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown)
+    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown, rerun_of)
   SELECT $2, kind, 'queued', source, destination, target, metadata_xml, metadata_pairs,
-    dedupe_key, max_attempts, $3, $3, $3, source_shown, destination_shown, target_shown
+    dedupe_key, max_attempts, $3, $3, $3, source_shown, destination_shown, target_shown, id
   FROM task WHERE id = $1 AND state = 'failed'
   ON CONFLICT (dedupe_key) WHERE state IN ('queued', 'running', 'retry_wait') DO NOTHING
   RETURNING id`

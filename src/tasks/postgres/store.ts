@@ -4,7 +4,7 @@ import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
 import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
-import { toSummary, toTask, type Row } from '../rows.js'
+import { orderOf, toSummary, toTask, type Row } from '../rows.js'
 import * as sql from './sql.js'
 
 /** A task from its row; the metadata pairs as this store keeps them. */
@@ -168,14 +168,31 @@ export class PostgresTaskStore implements TaskStore {
   async list(query: TaskQuery): Promise<TaskPage> {
     const pattern = query.text ? `%${query.text.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
     const filter = [query.kind ?? null, query.states ?? null, query.createdFrom ?? null, query.createdBefore ?? null, pattern]
-    const row = (await this.query<{ total: number; tasks: Row[] }>('listTasks', [...filter, query.limit, query.offset])).rows[0]!
+    const { sort, direction, activeFirst, now } = orderOf(query)
+    const row = (await this.query<{ total: number; tasks: Row[] }>('listTasks', [...filter, query.limit, query.offset, sort, direction, activeFirst, now])).rows[0]!
     return { tasks: row.tasks.map(toSummary), total: row.total }
   }
 
-  async counts(failedSince: number, now: number): Promise<TaskCounts> {
-    type Counts = { by_kind_and_state: TaskCounts['byKindAndState']; failed_since: number; oldest_due_at: number | null }
-    const row = (await this.query<Counts>('countTasks', [failedSince, now])).rows[0]!
-    return { byKindAndState: row.by_kind_and_state, failedSince: row.failed_since, ...(row.oldest_due_at !== null && { oldestDueAt: row.oldest_due_at }) }
+  async counts(failedSince: number, now: number, doneSince = failedSince): Promise<TaskCounts> {
+    type Counts = {
+      by_kind_and_state: TaskCounts['byKindAndState']
+      failed_since: number
+      cancelled_since: number
+      succeeded_since: number
+      bytes_since: number
+      oldest_due_at: number | null
+      oldest_running_started_at: number | null
+    }
+    const row = (await this.query<Counts>('countTasks', [failedSince, now, doneSince])).rows[0]!
+    return {
+      byKindAndState: row.by_kind_and_state,
+      failedSince: row.failed_since,
+      cancelledSince: row.cancelled_since,
+      succeededSince: row.succeeded_since,
+      bytesSince: row.bytes_since,
+      ...(row.oldest_due_at !== null && { oldestDueAt: row.oldest_due_at }),
+      ...(row.oldest_running_started_at !== null && { oldestRunningStartedAt: row.oldest_running_started_at }),
+    }
   }
 
   async cancel(id: string, error: Omit<TaskError, 'attempt' | 'at'>, now: number): Promise<boolean> {

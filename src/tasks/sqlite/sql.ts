@@ -57,6 +57,8 @@ export const migrations: readonly string[] = [
   ALTER TABLE task ADD COLUMN destination_shown TEXT;
   ALTER TABLE task ADD COLUMN target_shown TEXT;
   CREATE INDEX task_created ON task (created_at);`,
+  // The failed task a re-run was made from, so operators can follow one to the other.
+  `ALTER TABLE task ADD COLUMN rerun_of TEXT;`,
 ]
 
 export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
@@ -121,27 +123,53 @@ export const deleteFinished = `DELETE FROM task WHERE finished_at IS NOT NULL AN
 
 // The operators' side: listings, counts, cancel and re-run.
 
-/** Every filter is optional: a null parameter lets every row through. */
+/**
+ * A task's state as operators see it: a FAILED task ended by an operator is `cancelled` (the WFM
+ * still reads FAILED: see publicStatus).
+ */
+const operatorState = `CASE WHEN state = 'failed' AND error_code = 'ERR_CANCELLED' THEN 'cancelled' ELSE state END`
+
+/** Every filter is optional: a null parameter lets every row through. `@pattern` also finds a TaskId by any part of it. */
 const listFilter = `WHERE (@kind IS NULL OR kind = @kind)
-    AND (@states IS NULL OR state IN (SELECT value FROM json_each(@states)))
+    AND (@states IS NULL OR ${operatorState} IN (SELECT value FROM json_each(@states)))
     AND (@createdFrom IS NULL OR created_at >= @createdFrom)
     AND (@createdBefore IS NULL OR created_at < @createdBefore)
     AND (@pattern IS NULL OR source_shown LIKE @pattern ESCAPE '\\' OR destination_shown LIKE @pattern ESCAPE '\\'
-      OR target_shown LIKE @pattern ESCAPE '\\')`
+      OR target_shown LIKE @pattern ESCAPE '\\' OR id LIKE @pattern ESCAPE '\\')`
+
+/**
+ * The order of a listing: `@sort` picks the key (created, finished, or duration: from submission to
+ * end, or to `@now` while it runs), `@direction` is 1 or -1; tasks without the key (not finished) come
+ * last. `@activeFirst` puts running, then retrying, then queued tasks above the ended ones.
+ */
+const sortKey = `CASE @sort WHEN 'finished' THEN finished_at WHEN 'duration' THEN coalesce(finished_at, @now) - created_at ELSE created_at END`
+const listOrder = `ORDER BY
+    CASE WHEN @activeFirst = 0 THEN 0 WHEN state = 'running' THEN 0 WHEN state = 'retry_wait' THEN 1 WHEN state = 'queued' THEN 2 ELSE 3 END,
+    ${sortKey} IS NULL,
+    ${sortKey} * @direction,
+    id DESC`
 
 /** Rows from before the shown columns existed fall back to the values, which the store redacts. */
 export const listTasks = `SELECT id, kind, state, attempts, max_attempts, run_at, bytes_done, bytes_total, files_done,
-    files_total, error_code, error_message, created_at, started_at, updated_at, finished_at,
+    files_total, error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of,
     coalesce(source_shown, source) AS source_shown, coalesce(destination_shown, destination) AS destination_shown,
     coalesce(target_shown, target) AS target_shown
   FROM task ${listFilter}
-  ORDER BY created_at DESC, id DESC LIMIT @limit OFFSET @offset`
+  ${listOrder} LIMIT @limit OFFSET @offset`
 
 export const countListed = `SELECT count(*) AS total FROM task ${listFilter}`
 
-export const countByKindAndState = `SELECT kind, state, count(*) AS count FROM task GROUP BY kind, state ORDER BY kind, state`
+export const countByKindAndState = `SELECT kind, ${operatorState} AS state, count(*) AS count FROM task GROUP BY 1, 2 ORDER BY 1, 2`
 
-export const countFailedSince = `SELECT count(*) AS count FROM task WHERE state = 'failed' AND finished_at >= ?`
+/** Ended since the times asked: failures (cancels apart) and cancels since @failedSince, successes and their bytes since @doneSince. */
+export const countEndedSince = `SELECT
+    count(*) FILTER (WHERE state = 'failed' AND error_code IS NOT 'ERR_CANCELLED' AND finished_at >= @failedSince) AS failed,
+    count(*) FILTER (WHERE state = 'failed' AND error_code = 'ERR_CANCELLED' AND finished_at >= @failedSince) AS cancelled,
+    count(*) FILTER (WHERE state = 'succeeded' AND finished_at >= @doneSince) AS succeeded,
+    coalesce(sum(bytes_done) FILTER (WHERE state = 'succeeded' AND finished_at >= @doneSince), 0) AS bytes
+  FROM task WHERE finished_at >= min(@failedSince, @doneSince)`
+
+export const oldestRunning = `SELECT min(started_at) AS startedAt FROM task WHERE state = 'running'`
 
 export const oldestDue = `SELECT min(run_at) AS runAt FROM task WHERE state IN ('queued', 'retry_wait') AND run_at <= ?`
 
@@ -153,9 +181,9 @@ export const cancelTask = `UPDATE task SET state = 'failed', error_code = @code,
 
 /** The WHERE is needed by SQLite's grammar for an upsert from a SELECT, besides choosing the row. */
 export const rerunTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
-    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown)
+    dedupe_key, max_attempts, run_at, created_at, updated_at, source_shown, destination_shown, target_shown, rerun_of)
   SELECT @newId, kind, 'queued', source, destination, target, metadata_xml, metadata_pairs,
-    dedupe_key, max_attempts, @now, @now, @now, source_shown, destination_shown, target_shown
+    dedupe_key, max_attempts, @now, @now, @now, source_shown, destination_shown, target_shown, id
   FROM task WHERE id = @id AND state = 'failed'
   ON CONFLICT DO NOTHING`
 

@@ -6,7 +6,7 @@ import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
 import type { Claimed, Outcome, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
-import { toSummary, toTask, type Row } from '../rows.js'
+import { orderOf, toSummary, toTask, type Row } from '../rows.js'
 import * as sql from './sql.js'
 
 /** A task from its row; the metadata pairs as this store keeps them. */
@@ -214,20 +214,29 @@ class SqliteTaskStore implements TaskStore {
     }
     return this.db
       .transaction(() => {
-        const rows = this.statements.listTasks.all({ ...filter, limit: query.limit, offset: query.offset }) as Row[]
+        const rows = this.statements.listTasks.all({ ...filter, ...orderOf(query), limit: query.limit, offset: query.offset }) as Row[]
         const { total } = this.statements.countListed.get(filter) as { total: number }
         return { tasks: rows.map(toSummary), total }
       })
       .deferred()
   }
 
-  async counts(failedSince: number, now: number): Promise<TaskCounts> {
+  async counts(failedSince: number, now: number, doneSince = failedSince): Promise<TaskCounts> {
     return this.db
       .transaction(() => {
         const byKindAndState = this.statements.countByKindAndState.all() as Array<TaskCounts['byKindAndState'][number]>
-        const { count } = this.statements.countFailedSince.get(failedSince) as { count: number }
+        const ended = this.statements.countEndedSince.get({ failedSince, doneSince }) as { failed: number; cancelled: number; succeeded: number; bytes: number }
         const { runAt } = this.statements.oldestDue.get(now) as { runAt: number | null }
-        return { byKindAndState, failedSince: count, ...(runAt !== null && { oldestDueAt: runAt }) }
+        const { startedAt } = this.statements.oldestRunning.get() as { startedAt: number | null }
+        return {
+          byKindAndState,
+          failedSince: ended.failed,
+          cancelledSince: ended.cancelled,
+          succeededSince: ended.succeeded,
+          bytesSince: ended.bytes,
+          ...(runAt !== null && { oldestDueAt: runAt }),
+          ...(startedAt !== null && { oldestRunningStartedAt: startedAt }),
+        }
       })
       .deferred()
   }
