@@ -7,6 +7,9 @@ const BURST_SECONDS = 0.1
 /** A task that drew nothing for this long no longer counts among those sharing the rate. */
 const ACTIVE_MS = 1_000
 
+/** Tasks remembered before the idle ones are forgotten, when nobody asks for shares meanwhile. */
+const FORGET_ABOVE = 256
+
 /** Waiting writers are looked at again at least this often, so that a changed rate applies soon. */
 const RECHECK_MS = 250
 
@@ -41,6 +44,7 @@ export class FairBucket {
    */
   take(task: string, bytes: number, signal: AbortSignal): Promise<void> | undefined {
     const rate = this.refill()
+    if (!this.lastDrew.has(task) && this.lastDrew.size >= FORGET_ABOVE) this.forgetIdle()
     this.lastDrew.set(task, this.now())
     if (rate === undefined) return undefined
     if (this.queues.size === 0 && this.credit > 0) {
@@ -81,8 +85,7 @@ export class FairBucket {
    */
   shareOf(task: string): number | undefined {
     const rate = this.rate()
-    const since = this.now() - ACTIVE_MS
-    for (const [t, at] of this.lastDrew) if (at < since) this.lastDrew.delete(t)
+    this.forgetIdle()
     if (rate === undefined || !this.lastDrew.has(task)) return undefined
     return rate / this.lastDrew.size
   }
@@ -92,6 +95,12 @@ export class FairBucket {
     clearTimeout(this.timer)
     this.timer = undefined
     this.serve()
+  }
+
+  /** Tasks that drew nothing lately no longer share the rate (nor take memory). */
+  private forgetIdle(): void {
+    const since = this.now() - ACTIVE_MS
+    for (const [task, at] of this.lastDrew) if (at < since) this.lastDrew.delete(task)
   }
 
   /** Adds the credit earned since the last refill; returns the rate in force. */
@@ -126,5 +135,6 @@ export class FairBucket {
       this.timer = undefined
       this.serve()
     }, Math.max(1, Math.min(RECHECK_MS, Math.ceil(untilCreditMs))))
+    this.timer.unref() // a waiting writer keeps the process busy; this timer need not
   }
 }
