@@ -12,6 +12,7 @@ import { startServer, type TestServer } from '../test/servers/apubi-server.js'
 import { peakRssMb, startChild } from './child.js'
 import { ftpUrl, publishThroughServer, referenceUpload, verifySize, writeRandomFile, type FtpInfo } from './publish.js'
 import { CONNECTIONS, createFinishedTask, fetchAnswer, getTaskStatusEnvelope, loadGetTaskStatus, newTextEveryTime, type LoadResult } from './soap-load.js'
+import { packageOrder } from './package-order.js'
 import { scaleOut } from './scale-out.js'
 import { transports, type TransportRow } from './transports.js'
 
@@ -45,7 +46,7 @@ function positiveNumber(name: string, fallback: number): number {
   return value
 }
 
-/** BENCH_ONLY: comma-separated names of the parts to run (GetTaskStatus, publishing, transports, scale-out); default all. */
+/** BENCH_ONLY: comma-separated names of the parts to run (GetTaskStatus, publishing, transports, scale-out, package order); default all. */
 const only = process.env['BENCH_ONLY']?.split(',').map((name) => name.trim())
 
 /** Runs one part; a part that breaks is reported and the others still run. */
@@ -242,6 +243,7 @@ try {
   await part('publishing', publishing)
   await part('transports', () => transports({ work, rounds, fileMib, rows, cleanups, log, apubiServer: (env) => apubiServer(env) }))
   await part('scale-out', () => scaleOut({ work, seconds, rows, cleanups, log }))
+  await part('package order', () => packageOrder({ work, rounds, rows, log }))
 } finally {
   await cleanUp()
 }

@@ -25,6 +25,7 @@ export const catalog = {
   ERR_UNREACHABLE: { fault: null, retry: true, text: 'Storage unreachable' },
   ERR_TRANSFER: { fault: null, retry: true, text: 'Transfer interrupted' },
   ERR_VERIFY: { fault: null, retry: true, text: 'Verification failed' },
+  ERR_PACKAGE_INCOMPLETE: { fault: null, retry: false, text: 'Streaming package incomplete' },
   ERR_LEASE_LOST: { fault: null, retry: true, text: 'Task lease lost' },
   ERR_SHUTDOWN: { fault: null, retry: true, text: 'Server shutting down' },
   ERR_TOO_MANY_ATTEMPTS: { fault: null, retry: false, text: 'Gave up after too many attempts' },

@@ -10,7 +10,7 @@ import { createEdgeServer } from './http/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
 import { redact, thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
 import { Bandwidth, createCredentials, createLocationPolicy, originsOf } from './transfer/index.js'
 
 export interface RunningServer {
@@ -51,6 +51,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     checksums: config.checksums,
     parallelFiles: config.parallelFiles,
     connectionsPerHost: config.connectionsPerHost,
+    manifestExtensions: config.manifestExtensions,
   }
   const now = Date.now
   const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
@@ -77,7 +78,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     observer: metrics.tasks,
     expectedRate: (taskId) => bandwidth.expectedRate(taskId),
   })
-  const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake(), digest: sealer.digest })
+  const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake(), digest: sealer.digest, checkLoad: createLoadCheck(policy, transfer) })
   const soap = createSoapEdge({
     path: config.soapPath,
     maxBodyBytes: config.maxBodyBytes,

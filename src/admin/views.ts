@@ -62,6 +62,7 @@ export function taskDetailView({ task, errors, files, live, origins }: TaskDetai
       progress: { bytesDone: o.bytesDone, bytesTotal: o.bytesTotal, filesDone: o.filesDone, filesTotal: o.filesTotal },
       error: o.error && { code: o.error.code, message: redact(o.error.message) },
     })),
+    package: task.package,
     timings: {
       waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,
       elapsedSeconds: ((task.finishedAt ?? now) - task.createdAt) / 1000,

@@ -124,12 +124,21 @@ export interface Backend {
   removeTree?(dir: string, signal: AbortSignal): Promise<void>
   /**
    * Every file of the streaming package (HLS `.m3u8`, DASH `.mpd`) whose manifest is at
-   * `manifestPath`, the manifest included: `rel` below the manifest's directory, `path` for `read`.
-   * Optional: for storage without directory listings (HTTP), where the manifest is the listing.
+   * `manifestPath`, the manifest included: `rel` below the manifest's directory, `path` for `read`,
+   * and for each manifest or playlist the `body` read to list it (publish those bytes, not a second
+   * read: a just-in-time packager may answer differently). Optional: for storage without directory
+   * listings (HTTP), where the manifest is the listing.
    */
-  listPackage?(manifestPath: string, signal: AbortSignal): Promise<Array<{ rel: string; path: string }>>
+  listPackage?(manifestPath: string, signal: AbortSignal): Promise<PackageEntry[]>
   /** Frees every connection. The backend is unusable afterwards. */
   close(): Promise<void>
+}
+
+/** A file of a streaming package, as `listPackage` gives it. */
+export interface PackageEntry {
+  readonly rel: string
+  readonly path: string
+  readonly body?: Buffer
 }
 
 /** What every backend shares with the others of the process. */

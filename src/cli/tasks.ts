@@ -108,6 +108,7 @@ function describe(task: AdminTaskDetail): string {
     ['Re-run of', task.rerunOf],
     ['Attempts', `${task.attempts} of ${task.maxAttempts}`],
     ['Progress', progressOf(task) || undefined],
+    ['Package verified', task.package && packageOf(task.package)],
     ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
     ['ETA', task.etaSeconds === undefined ? undefined : formatDuration(task.etaSeconds)],
     ['Bandwidth cap', task.limitBytesPerSecond === undefined ? undefined : `${formatBytes(task.limitBytesPerSecond)}/s (its share)`],
@@ -138,6 +139,12 @@ function describe(task: AdminTaskDetail): string {
     for (const m of task.metadata) out.push(`  ${m.key} = ${m.value}`)
   }
   return out.join('\n')
+}
+
+/** `3 manifests, 2 renditions, 14 referenced files, 4.0 s`: what reading the package back found. */
+function packageOf(p: NonNullable<AdminTaskDetail['package']>): string {
+  const duration = p.durationSeconds === undefined ? '' : `, ${p.durationSeconds.toFixed(1)} s`
+  return `${p.manifests} manifests, ${p.renditions} renditions, ${p.referencedFiles} referenced files${duration}`
 }
 
 function progressOf(task: AdminTask): string {

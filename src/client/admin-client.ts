@@ -39,6 +39,8 @@ export interface AdminTaskDetail extends AdminTask {
     readonly verifiedBy: string
     readonly resumedFrom: number
   }>
+  /** What reading a published streaming package back verified. */
+  readonly package?: { readonly manifests: number; readonly renditions: number; readonly referencedFiles: number; readonly durationSeconds?: number }
   readonly timings: { readonly waitedSeconds: number; readonly elapsedSeconds: number }
   /** A task to a mirrored destination base: each origin's state, progress and error. */
   readonly origins?: ReadonlyArray<{

@@ -1,6 +1,6 @@
 import type { Code } from '../errors.js'
 import { redact } from '../observability/index.js'
-import type { Task, TaskQuery, TaskState, TaskSummary } from './types.js'
+import type { PackageSummary, Task, TaskQuery, TaskState, TaskSummary } from './types.js'
 
 /** A task row as either store reads it: column names as in both schemas. */
 export type Row = Record<string, unknown>
@@ -56,6 +56,7 @@ export function toTask(row: Row, metadataPairs: Task['metadataPairs']): Task {
     leaseOwner: optional(row['lease_owner']),
     leaseToken: row['lease_token'] as number,
     leaseUntil: optional(row['lease_until']),
+    ...packageOf(row),
   }
 }
 
@@ -63,4 +64,10 @@ export function toTask(row: Row, metadataPairs: Task['metadataPairs']): Task {
 export function orderOf(query: TaskQuery): { sort: string; direction: 1 | -1; activeFirst: 0 | 1; now: number } {
   const sort = query.sort ?? 'active'
   return { sort, direction: query.order === 'asc' ? 1 : -1, activeFirst: sort === 'active' ? 1 : 0, now: query.now ?? Date.now() }
+}
+
+/** The package summary kept as JSON text; absent for a task that published none. */
+function packageOf(row: Row): Pick<Task, 'package'> {
+  const text = optional<string>(row['package_summary'])
+  return text === undefined ? {} : { package: JSON.parse(text) as PackageSummary }
 }

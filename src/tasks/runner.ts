@@ -1,4 +1,4 @@
-import { originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
+import { checkPackageRequest, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
 import type { TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
@@ -18,7 +18,7 @@ export interface RunnerExtras {
 }
 
 export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions, { bandwidth, mirrors = [] }: RunnerExtras = {}): TaskRunner {
-  const shared: TransferOptions = { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
+  const shared = guarded(policy, transfer)
   return async (task, signal, onProgress, files) => {
     const options: TransferOptions = bandwidth ? { ...shared, bandwidth: bandwidth.forTask(task.id) } : shared
     const job = {
@@ -41,9 +41,23 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
     }
     const source = parseLocation(task.source ?? '')
     policy.check(source)
-    const { directory, name } = await (mirrored ? publishMirrored(source, origins, job, options) : publish(source, target, job, options))
+    const { directory, name, package: verified } = await (mirrored ? publishMirrored(source, origins, job, options) : publish(source, target, job, options))
     // A file published into a directory lives under its own name there: say so to the WFM.
-    if (directory || !target.isDirectory) return task.destination
-    return task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
+    const finalDestination = directory || !target.isDirectory ? task.destination : task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
+    return { finalDestination, ...(verified && { package: verified }) }
   }
+}
+
+/** Every backend checks its connections and paths against the policy. */
+function guarded(policy: LocationPolicy, transfer: TransferOptions): TransferOptions {
+  return { ...transfer, backends: { ...transfer.backends, guard: policy.guard } }
+}
+
+/**
+ * The check of a LoadAsset that can be made before it is queued (see `checkPackageRequest`): a
+ * destination that cannot hold the source's streaming package, or a manifest naming files outside it.
+ */
+export function createLoadCheck(policy: LocationPolicy, transfer: TransferOptions): (source: Location, target: Location) => Promise<void> {
+  const options = guarded(policy, transfer)
+  return (source, target) => checkPackageRequest(source, target, options)
 }

@@ -1,5 +1,5 @@
 import { PublishError } from '../errors.js'
-import { parseLocation, resolveDestination, type LocationPolicy } from '../transfer/index.js'
+import { parseLocation, resolveDestination, type Location, type LocationPolicy } from '../transfer/index.js'
 import type { TaskStore } from './store.js'
 import { publicStatus, type MetadataPair, type PublicStatus, type Task, type TaskKind } from './types.js'
 
@@ -33,6 +33,8 @@ export interface TaskServiceOptions {
    * secret key configured this is an HMAC (Sealer.digest), and the database allows no offline guessing.
    */
   readonly digest: (request: string) => string
+  /** Refuses a LoadAsset whose work can be seen to fail already (createLoadCheck); absent: none. */
+  readonly checkLoad?: (source: Location, target: Location) => Promise<void>
 }
 
 function notFound(id: string): PublishError {
@@ -48,7 +50,7 @@ export class TaskService {
     const source = parseLocation(request.sourceAssetUrl)
     // A host name is resolved now too: one that leads to a denied address is refused at once.
     await this.options.policy.checkResolved(source)
-    return this.submit('load', request.destinationAsset, request.metadata, source.url)
+    return this.submit('load', request.destinationAsset, request.metadata, source)
   }
 
   /** @throws PublishError with a Client fault code when the request itself is unusable. */
@@ -71,10 +73,13 @@ export class TaskService {
     return task
   }
 
-  private async submit(kind: TaskKind, destination: string, metadata: LoadRequest['metadata'], source?: string) {
-    const { store, policy, cdnBase, maxAttempts, now, onSubmitted, digest } = this.options
+  private async submit(kind: TaskKind, destination: string, metadata: LoadRequest['metadata'], sourceLocation?: Location) {
+    const { store, policy, cdnBase, maxAttempts, now, onSubmitted, digest, checkLoad } = this.options
     const target = resolveDestination(destination, cdnBase)
-    await policy.checkResolved(parseLocation(target))
+    const targetLocation = parseLocation(target)
+    await policy.checkResolved(targetLocation)
+    const source = sourceLocation?.url
+    if (sourceLocation && checkLoad) await checkLoad(sourceLocation, targetLocation)
     const dedupeKey = digest(JSON.stringify([kind, source ?? null, target, metadata?.xml ?? null]))
     const result = await store.submit(
       {

@@ -74,6 +74,8 @@ export interface Task {
   readonly finishedAt?: number
   /** The failed task this one re-runs (made by an operator's re-run). */
   readonly rerunOf?: string
+  /** For a publish that held HLS or DASH manifests: what reading them back at the destination found. */
+  readonly package?: PackageSummary
 }
 
 export interface NewTask {
@@ -106,10 +108,11 @@ export interface Claimed {
   readonly token: number
 }
 
-export type { Progress, PublishedFile } from '../transfer/index.js'
+export type { PackageSummary, Progress, PublishedFile } from '../transfer/index.js'
+import type { PackageSummary } from '../transfer/index.js'
 
 export type Outcome =
-  | { readonly state: 'succeeded'; readonly finalDestination: string }
+  | { readonly state: 'succeeded'; readonly finalDestination: string; readonly package?: PackageSummary }
   | { readonly state: 'failed'; readonly error: Omit<TaskError, 'attempt' | 'at'> }
   | { readonly state: 'retry_wait'; readonly error: Omit<TaskError, 'attempt' | 'at'>; readonly runAt: number }
 

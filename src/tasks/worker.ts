@@ -4,7 +4,7 @@ import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
 import { RateMeter, type LiveProgress } from './throughput.js'
-import type { Claimed, Progress, PublishedFile, Task } from './types.js'
+import type { Claimed, PackageSummary, Progress, PublishedFile, Task } from './types.js'
 
 /** What a runner may keep across attempts: the files already published, and a way to add one. */
 export interface FileLog {
@@ -12,8 +12,14 @@ export interface FileLog {
   record(file: PublishedFile): void
 }
 
-/** Does a task's work; resolves with the final DestinationAsset. Must give up when `signal` aborts. */
-export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void, files: FileLog) => Promise<string>
+/** What a task's work ends with: the final DestinationAsset, and what was verified of a streaming package. */
+export interface TaskResult {
+  readonly finalDestination: string
+  readonly package?: PackageSummary
+}
+
+/** Does a task's work; resolves with the final DestinationAsset (or more). Must give up when `signal` aborts. */
+export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void, files: FileLog) => Promise<string | TaskResult>
 
 export interface WorkerOptions {
   /** Identifies this process in leases. */
@@ -192,7 +198,7 @@ export class Worker {
     }
     log.info('task started')
     try {
-      let finalDestination: string
+      let result: TaskResult
       try {
         const completed = new Map((await store.files(task.id)).map((f) => [f.rel, f]))
         const record = (file: PublishedFile): void => {
@@ -200,7 +206,8 @@ export class Worker {
           store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
           options.observer?.filePublished?.(task, file)
         }
-        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })
+        const returned = await this.runner(task, controller.signal, onProgress, { completed, record })
+        result = typeof returned === 'string' ? { finalDestination: returned } : returned
       } catch (thrown) {
         // A cancelled or failed task shows how far it got, not whatever the last periodic write held.
         if (furthest) await store.progress(claimed, furthest, options.now()).catch((e) => log.warn({ err: e }, 'saving progress failed'))
@@ -208,8 +215,9 @@ export class Worker {
       }
       // Outside the catch above: a store error while recording a success is not the task's failure.
       const now = options.now()
-      if (await store.finish(claimed, { state: 'succeeded', finalDestination }, now)) {
-        log.info({ finalDestination }, 'task succeeded')
+      const { finalDestination } = result
+      if (await store.finish(claimed, { state: 'succeeded', ...result }, now)) {
+        log.info({ finalDestination, ...(result.package && { package: result.package }) }, 'task succeeded')
         options.observer?.taskEnded?.(task, 'succeeded', now)
       } else {
         log.warn('lease lost to another worker: result discarded')

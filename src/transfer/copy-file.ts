@@ -8,7 +8,7 @@ import type { ProgressCounter } from './progress.js'
 
 /** One file to copy: where from, where to, and its path relative to the published root. */
 export interface FileCopy {
-  readonly from: Backend
+  readonly from: Pick<Backend, 'read'>
   readonly sourcePath: string
   readonly size: number
   readonly to: Backend

@@ -1,5 +1,8 @@
 // Public API of transfer/: locating URLs, publishing and purging.
 export { publish } from './copy.js'
+export type { Published } from './copy.js'
+export { checkPackageRequest } from './package-source.js'
+export type { PackageSummary } from './package-verify.js'
 export { createCredentials } from './credentials.js'
 export type { CredentialFiller, HostCredentials } from './credentials.js'
 export type { Job, Progress, PublishedFile, TransferOptions } from './job.js'

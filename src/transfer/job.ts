@@ -50,6 +50,11 @@ export interface TransferOptions {
   readonly bandwidth?: TaskBandwidth
   /** Wraps the source backend, so that copies to several origins can share its reads (mirrors.ts). */
   readonly shareSource?: (source: Backend) => Backend
+  /**
+   * Extensions (lower case, no dot) of the files read as HLS or DASH manifests, to publish them after
+   * what they reference and purge them first (APUBI_MANIFEST_EXTENSIONS); empty: none. Default m3u8, mpd.
+   */
+  readonly manifestExtensions?: readonly string[]
 }
 
 /** Opens a backend for the duration of `work` and always closes it. */

@@ -1,9 +1,10 @@
 import { posix } from 'node:path'
 import { PublishError, asPublishError } from '../errors.js'
 import { redact } from '../observability/index.js'
-import { publish } from './copy.js'
+import { publish, type Published } from './copy.js'
 import { withBackend, type Job, type Progress, type PublishedFile, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'
+import { DEFAULT_MANIFEST_EXTENSIONS, hasManifestExtension } from './package-plan.js'
 import { purge } from './purge.js'
 import { SharedReads } from './shared-reads.js'
 
@@ -54,7 +55,7 @@ export function originRecord(origin: number, rel?: string): string {
  * `job.completed`) are left alone. When some origin fails, the others still finish; then the task
  * fails with each failed origin named, retryable if any failure is.
  */
-export async function publishMirrored(source: Location, origins: ReadonlyArray<{ readonly location: Location; readonly base: string }>, job: Job, options: TransferOptions): Promise<{ directory: boolean; name: string }> {
+export async function publishMirrored(source: Location, origins: ReadonlyArray<{ readonly location: Location; readonly base: string }>, job: Job, options: TransferOptions): Promise<Published> {
   const states: OriginProgress[] = origins.map(({ base }, i) => {
     const done = job.completed?.get(originRecord(i))
     const total = { bytesDone: done?.size ?? 0, bytesTotal: done?.size ?? 0, filesDone: 0, filesTotal: 0 }
@@ -96,8 +97,8 @@ export async function publishMirrored(source: Location, origins: ReadonlyArray<{
   )
   const done = states.filter((s) => s.state === 'done').length
   throwFailures(results, todo, job, `${done} of ${origins.length} origins done; `)
-  const first = results.find((r): r is PromiseFulfilledResult<{ directory: boolean; name: string }> => r.status === 'fulfilled')
-  return first?.value ?? (await shapeOf(source, origins[0]!.location, job, options))
+  const first = results.find((r): r is PromiseFulfilledResult<Published> => r.status === 'fulfilled')
+  return first?.value ?? (await shapeOf(source, job, options))
 }
 
 /** Removes `origins`' copies of an asset, every one even when one fails; then fails naming those that did. */
@@ -119,13 +120,13 @@ function throwFailures(results: ReadonlyArray<PromiseSettledResult<unknown>>, or
   throw new PublishError(worth.error.code, prefix + said, { cause: worth.error })
 }
 
-/** What `publish` would answer, when every origin was done in an earlier attempt. */
-async function shapeOf(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<{ directory: boolean; name: string }> {
+/** What `publish` would answer (but the package's read-back), when every origin was done in an earlier attempt. */
+async function shapeOf(source: Location, job: Job, options: TransferOptions): Promise<Published> {
   const name = posix.basename(source.path)
-  if (source.isDirectory) return { directory: true, name }
+  // A manifest brings its package, published as a directory.
+  if (source.isDirectory || hasManifestExtension(source.path, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS)) return { directory: true, name }
   const entry = await withBackend(source.endpoint, options, (from) => from.stat(source.path, job.signal)).catch(() => undefined)
-  // A manifest read from storage without listings was published as its package, a directory.
-  return { directory: entry?.type === 'directory' || (destination.isDirectory && /\.(m3u8|mpd)$/i.test(source.path) && /^https?:/.test(source.url)), name }
+  return { directory: entry?.type === 'directory', name }
 }
 
 function sum(origins: readonly OriginProgress[]): MirroredProgress {

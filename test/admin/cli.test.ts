@@ -3,7 +3,7 @@
 import assert from 'node:assert/strict'
 import { execFile } from 'node:child_process'
 import { createHash } from 'node:crypto'
-import { writeFileSync } from 'node:fs'
+import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
@@ -94,6 +94,21 @@ describe('apubi tasks, apubi task', () => {
     const bad = await withToken('tasks', '--sort', 'biggest')
     assert.equal(bad.code, 2)
     assert.match(bad.stderr, /--sort biggest: give one of active, newest, oldest, finished, longest, shortest/)
+  })
+
+  it('task shows what reading a published streaming package back verified', async () => {
+    // A small HLS package: a master, one media playlist of two 4 s segments. Published after the listings above.
+    mkdirSync(join(server.fileRoot, 'pkg/v0'), { recursive: true })
+    writeFileSync(join(server.fileRoot, 'pkg/master.m3u8'), '#EXTM3U\n#EXT-X-STREAM-INF:BANDWIDTH=1\nv0/prog.m3u8\n')
+    writeFileSync(join(server.fileRoot, 'pkg/v0/prog.m3u8'), '#EXTM3U\n#EXTINF:4,\na.ts\n#EXTINF:4,\nb.ts\n#EXT-X-ENDLIST\n')
+    for (const name of ['a.ts', 'b.ts']) writeFileSync(join(server.fileRoot, 'pkg/v0', name), name)
+    const packaged = await new ApubiClient(server.url).loadAsset(`${pathToFileURL(join(server.fileRoot, 'pkg')).href}/`, 'cli/pkg/')
+    await taskWhen(server, packaged, (t) => t.state === 'succeeded' || t.state === 'failed', TOKEN)
+    const shown = await withToken('task', packaged)
+    assert.equal(shown.code, 0, shown.stderr)
+    assert.match(shown.stdout, /\nPackage verified: +2 manifests, 1 renditions, 3 referenced files, 8\.0 s\n/)
+    const json = JSON.parse((await withToken('task', packaged, '--json')).stdout)
+    assert.deepEqual(json.package, { manifests: 2, renditions: 1, referencedFiles: 3, durationSeconds: 8 })
   })
 
   it('exits 2 on an error answer (no token, unknown task, bad filter) and 3 when the server is not there', async () => {

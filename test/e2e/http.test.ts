@@ -4,7 +4,7 @@ import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'nod
 import { tmpdir } from 'node:os'
 import { dirname, join } from 'node:path'
 import { after, before, describe, it } from 'node:test'
-import { ApubiClient } from '../../src/client/apubi-client.js'
+import { ApubiClient, ApubiFault } from '../../src/client/apubi-client.js'
 import { startServer, type TestServer } from '../servers/apubi-server.js'
 import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
 import { makeTestCertificates, type TestCertificates } from '../servers/tls.js'
@@ -95,7 +95,7 @@ describe('publishing from HTTP(S) origins', () => {
     assert.deepEqual(await client.waitFor(taskId, 100), { status: 'SUCCESS', destinationAsset: 'Pkg/' })
     await assertSameTree(join(server.dataDir, 'cdn/Pkg'), join(root, 'vod'))
     assert.equal((await listFiles(join(root, 'vod'))).length, 1 + VARIANTS.length * (2 + SEGMENTS))
-    assert.equal(secure.requests('vod/video/720p/prog.m3u8'), 3, 'GET to list the package, HEAD for the size, GET to copy')
+    assert.equal(secure.requests('vod/video/720p/prog.m3u8'), 1, 'one GET: the bytes listed are the bytes published')
   })
 
   it('sends the source URL\'s query (a CDN token) with every request of the package', async () => {
@@ -119,10 +119,21 @@ describe('publishing from HTTP(S) origins', () => {
     assert.equal(await sha256File(join(server.dataDir, 'cdn/Big/large.bin')), await sha256File(join(root, 'big/large.bin')))
   })
 
-  it('a manifest published to a file name copies the manifest alone', async () => {
-    const taskId = await client.loadAsset(plain.url('vod/master.m3u8'), 'Alone/master.m3u8')
-    assert.deepEqual(await client.waitFor(taskId, 100), { status: 'SUCCESS', destinationAsset: 'Alone/master.m3u8' })
-    assert.deepEqual(await listFiles(join(server.dataDir, 'cdn/Alone')), ['master.m3u8'])
+  it('a manifest published to a manifest file name publishes its package into that folder, under the name given', async () => {
+    const taskId = await client.loadAsset(plain.url('vod/master.m3u8'), 'Named/Asset.m3u8')
+    assert.deepEqual(await client.waitFor(taskId, 100), { status: 'SUCCESS', destinationAsset: 'Named/Asset.m3u8' })
+    const published = await listFiles(join(server.dataDir, 'cdn/Named'))
+    assert.deepEqual(published, (await listFiles(join(root, 'vod'))).map((rel) => (rel === 'master.m3u8' ? 'Asset.m3u8' : rel)).sort())
+    assert.equal(readFileSync(join(server.dataDir, 'cdn/Named/Asset.m3u8'), 'utf8'), readFileSync(join(root, 'vod/master.m3u8'), 'utf8'))
+  })
+
+  it('a manifest published to a name that is no manifest is refused at once with a Client fault saying what to send', async () => {
+    await assert.rejects(client.loadAsset(plain.url('vod/master.m3u8'), 'Named/Asset'), (e: unknown) => {
+      assert.ok(e instanceof ApubiFault)
+      assert.match(e.faultcode, /Client$/)
+      assert.match(e.detail, /master\.m3u8 is a streaming package, and the destination Asset names neither a folder nor a manifest of the same kind: end the destination with '\/'/)
+      return true
+    })
   })
 
   it('a missing manifest ends FAILED with ERR_NOT_FOUND naming the URL', async () => {

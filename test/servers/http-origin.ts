@@ -30,8 +30,8 @@ export interface HttpOrigin {
   refuseHead: boolean
   /** Requests so far per decoded path (without the leading '/'), every method counted. */
   requests(path: string): number
-  /** Every request so far: method, decoded path, Range header, whether it had credentials, and the status once answered. */
-  readonly log: Array<{ method: string; path: string; range?: string; authorization?: true; status?: number }>
+  /** Every request so far: method, decoded path, query (`?…`, if any), Range header, whether it had credentials, and the status once answered. */
+  readonly log: Array<{ method: string; path: string; query?: string; range?: string; authorization?: true; status?: number }>
   close(): Promise<void>
 }
 
@@ -53,12 +53,13 @@ export async function startHttpOrigin(root: string, options: HttpOriginOptions =
   const base = resolve(root)
 
   const handle = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
-    const pathname = new URL(req.url ?? '/', 'http://origin.invalid').pathname
+    const { pathname, search } = new URL(req.url ?? '/', 'http://origin.invalid')
     const path = decodeURIComponent(pathname.slice(1))
     counts.set(path, (counts.get(path) ?? 0) + 1)
     const entry: HttpOrigin['log'][number] = {
       method: req.method ?? '',
       path,
+      ...(search && { query: search }),
       ...(req.headers.range && { range: req.headers.range }),
       ...(req.headers.authorization && { authorization: true }),
     }

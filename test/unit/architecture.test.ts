@@ -32,8 +32,9 @@ const allowed: Record<string, string[]> = {
   conformance: ['client', 'soap'],
   soap: ['tasks'],
   tasks: ['transfer'],
-  transfer: ['backends'],
-  backends: [],
+  transfer: ['backends', 'packages'],
+  backends: ['packages'],
+  packages: [],
   http: [],
   config: [],
   observability: [],
@@ -90,7 +91,7 @@ describe('architecture', () => {
 
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
-    for (const folder of ['admin', 'backends', 'client', 'config', 'conformance', 'http', 'metrics', 'observability', 'soap', 'tasks', 'transfer']) {
+    for (const folder of ['admin', 'backends', 'client', 'config', 'conformance', 'http', 'metrics', 'observability', 'packages', 'soap', 'tasks', 'transfer']) {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
@@ -102,6 +103,7 @@ describe('architecture', () => {
       http: ['createEdgeServer'],
       metrics: ['createMetrics', 'createProbeEdge'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn', 'thisInstance'],
+      packages: ['encodePath', 'enumeratePackage', 'manifestFormat', 'readManifest'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -119,8 +121,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
-      transfer: ['Bandwidth', 'createCredentials', 'createLocationPolicy', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
+      transfer: ['Bandwidth', 'checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })
 })

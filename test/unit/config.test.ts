@@ -60,6 +60,7 @@ describe('loadConfig', () => {
         authWindowS: 300,
         allowedClients: [],
         checksums: ['md5', 'sha256'],
+        manifestExtensions: ['m3u8', 'mpd'],
         sshHostKeyPolicy: 'strict',
         s3Buckets: {},
         allowedHosts: [],

@@ -1,8 +1,8 @@
 import assert from 'node:assert/strict'
 import { readFile } from 'node:fs/promises'
 import { describe, it } from 'node:test'
-import { fill, seconds } from '../../src/backends/http/dash.js'
-import { enumeratePackage, type PackageListing } from '../../src/backends/http/package.js'
+import { fill, seconds } from '../../src/packages/dash.js'
+import { enumeratePackage, type PackageListing } from '../../src/packages/enumerate.js'
 import { PublishError } from '../../src/errors.js'
 
 const ORIGIN = 'http://origin.test'
@@ -12,7 +12,7 @@ const fixtures = new URL('../fixtures/packages/', import.meta.url).pathname
 function fromFixtures(manifest: string): Promise<PackageListing> {
   return enumeratePackage(ORIGIN, `pkg/${manifest}`, (path) => {
     assert.ok(path.startsWith('pkg/'), `read outside the package: ${path}`)
-    return readFile(fixtures + path.slice('pkg/'.length), 'utf8')
+    return readFile(fixtures + path.slice('pkg/'.length))
   })
 }
 
@@ -21,7 +21,7 @@ function fromTexts(manifest: string, texts: Record<string, string>): Promise<Pac
   return enumeratePackage(ORIGIN, manifest, async (path) => {
     const text = texts[path]
     if (text === undefined) throw new PublishError('ERR_NOT_FOUND', `no ${path}`)
-    return text
+    return Buffer.from(text)
   })
 }
 
@@ -111,7 +111,8 @@ describe('enumeratePackage lists every file of a package, each once', () => {
 
   it('gives backend paths beside relative ones, the manifest first', async () => {
     const { files } = await fromFixtures('hls/master.m3u8')
-    assert.deepEqual(files[0], { rel: 'master.m3u8', path: 'pkg/hls/master.m3u8' })
+    assert.deepEqual({ ...files[0], body: undefined }, { rel: 'master.m3u8', path: 'pkg/hls/master.m3u8', body: undefined })
+    assert.ok(files[0]!.body?.toString('utf8').startsWith('#EXTM3U'), 'the manifest comes with the bytes read to list it')
     assert.ok(files.some((f) => f.rel === 'audio/en/chunk 1.aac' && f.path === 'pkg/hls/audio/en/chunk 1.aac'))
   })
 })
@@ -142,11 +143,11 @@ describe('enumeratePackage keeps to the manifest directory', () => {
     assert.deepEqual(listing.skipped, [{ uri: `${ORIGIN}/vod/keys/k.bin`, reason: `outside the package directory ${ORIGIN}/vod/a/` }])
   })
 
-  it('includes an absolute URL of the same origin under the directory, without its query', async () => {
+  it('includes an absolute URL of the same origin under the directory, keeping its own query (a signed URL)', async () => {
     const listing = await fromTexts('vod/index.m3u8', { 'vod/index.m3u8': hls('#EXTINF:4,', `${ORIGIN}/vod/s.ts?token=x`, '#EXTINF:4,', 's.ts') })
-    assert.deepEqual(listing.files, [
+    assert.deepEqual(listing.files.map(({ body: _, ...file }) => file), [
       { rel: 'index.m3u8', path: 'vod/index.m3u8' },
-      { rel: 's.ts', path: 'vod/s.ts' },
+      { rel: 's.ts', path: 'vod/s.ts', query: '?token=x' },
     ])
   })
 
@@ -158,7 +159,7 @@ describe('enumeratePackage keeps to the manifest directory', () => {
     }
     const listing = await enumeratePackage(ORIGIN, 'v/master.m3u8', async (path) => {
       reads++
-      return texts[path]!
+      return Buffer.from(texts[path]!)
     })
     assert.deepEqual(rels(listing), ['a.m3u8', 'master.m3u8', 's.ts'])
     assert.equal(reads, 2)

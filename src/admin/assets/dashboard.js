@@ -393,6 +393,7 @@ function renderDetail(task) {
     ['Attempts', `${task.attempts} of ${task.maxAttempts}`],
     ['Bytes', bytesTotal > 0 ? `${bytes(bytesDone)} of ${bytes(bytesTotal)}` : undefined],
     ['Files', filesTotal > 0 ? `${filesDone} of ${filesTotal}` : undefined],
+    ['Package verified', task.package && `${task.package.manifests} manifests, ${task.package.renditions} renditions, ${task.package.referencedFiles} referenced files${task.package.durationSeconds !== undefined ? `, ${duration(task.package.durationSeconds)}` : ''}`],
     ['Speed', task.bytesPerSecond !== undefined ? `${bytes(task.bytesPerSecond)}/s` : undefined],
     ['ETA', task.etaSeconds !== undefined ? duration(task.etaSeconds) : undefined],
     ['Created', time(task.createdAt)],

@@ -5,9 +5,9 @@ import { rootCertificates } from 'node:tls'
 import { PublishError, type Code } from '../../errors.js'
 import { REDACTED } from '../../observability/index.js'
 import { checkedLookup } from '../checked-lookup.js'
-import { encodePath, enumeratePackage } from './package.js'
+import { encodePath, enumeratePackage } from '../../packages/index.js'
 import { networkErrorCode } from '../network-errors.js'
-import type { Backend, BackendContext, BackendFactory, Endpoint, Entry } from '../types.js'
+import type { Backend, BackendContext, BackendFactory, Endpoint, Entry, PackageEntry } from '../types.js'
 
 /**
  * HTTP and HTTPS origins as read-only sources (`https://user:password@host:port/path`). A path is
@@ -90,6 +90,8 @@ class HttpBackend implements Backend {
   /** Releases of the host slots held by requests in flight, freed at once by `close`. */
   private readonly held = new Set<() => void>()
   private readonly closing = new AbortController()
+  /** Paths whose reference in a listed package carries its own query (a signed URL): sent instead of the endpoint's. */
+  private readonly queries = new Map<string, string>()
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -164,10 +166,17 @@ class HttpBackend implements Backend {
     throw this.readOnly('mkdir', path)
   }
 
-  /** The files of the HLS or DASH package whose manifest is at `manifestPath`; see package.ts. */
-  async listPackage(manifestPath: string, signal: AbortSignal): Promise<Array<{ rel: string; path: string }>> {
-    const { files } = await enumeratePackage(this.base, manifestPath, (path) => this.readText(path, signal))
-    return files
+  /**
+   * The files of the HLS or DASH package whose manifest is at `manifestPath` (see packages/), each
+   * playlist with the bytes read for the listing. A reference's own query is kept for its later reads.
+   */
+  async listPackage(manifestPath: string, signal: AbortSignal): Promise<PackageEntry[]> {
+    const { files } = await enumeratePackage(this.base, manifestPath, (path, query) => {
+      if (query) this.queries.set(path, query)
+      return this.readBytes(path, signal)
+    })
+    for (const { path, query } of files) if (query) this.queries.set(path, query)
+    return files.map(({ rel, path, body }) => ({ rel, path, ...(body && { body }) }))
   }
 
   async close(): Promise<void> {
@@ -187,7 +196,7 @@ class HttpBackend implements Backend {
    * 2xx status or one of `accept`. Any other status rejects with its code, its body discarded.
    */
   private async fetch(op: Operation, path: string, signal: AbortSignal, method: 'GET' | 'HEAD', headers: OutgoingHttpHeaders, accept: number[]): Promise<Exchange> {
-    const requested = new URL(`${this.base}/${encodePath(path)}${this.endpoint.query ?? ''}`)
+    const requested = new URL(`${this.base}/${encodePath(path)}${this.queries.get(path) ?? this.endpoint.query ?? ''}`)
     let url = requested
     for (let hops = 0; ; hops++) {
       const exchange = await this.exchange(op, path, url, method, headers, signal)
@@ -328,8 +337,8 @@ class HttpBackend implements Backend {
     }
   }
 
-  /** A manifest or playlist as text, refused beyond MAX_MANIFEST_BYTES. */
-  private async readText(path: string, signal: AbortSignal): Promise<string> {
+  /** A manifest or playlist, refused beyond MAX_MANIFEST_BYTES. */
+  private async readBytes(path: string, signal: AbortSignal): Promise<Buffer> {
     const stream = await this.read(path, signal)
     const parts: Buffer[] = []
     let bytes = 0
@@ -341,7 +350,7 @@ class HttpBackend implements Backend {
       }
       parts.push(chunk as Buffer)
     }
-    return Buffer.concat(parts).toString('utf8')
+    return Buffer.concat(parts)
   }
 
   private readOnly(op: Operation, path: string): PublishError {

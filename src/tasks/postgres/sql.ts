@@ -68,6 +68,8 @@ export const migrations: readonly string[] = [
   );`,
   // The failed task a re-run was made from, so operators can follow one to the other.
   `ALTER TABLE task ADD COLUMN rerun_of text;`,
+  // What the read-back of a published streaming package found (JSON), for operators.
+  `ALTER TABLE task ADD COLUMN package_summary text;`,
 ]
 
 /** Where migrate.ts records the versions applied. */
@@ -104,7 +106,7 @@ export const activeByDedupeKey = `SELECT id FROM task
  */
 const taskColumns = `id, kind, state, source, destination, target, final_destination, metadata_xml, metadata_pairs,
   attempts, max_attempts, run_at, lease_owner, lease_token, lease_until, bytes_done, bytes_total, files_done,
-  files_total, error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of`
+  files_total, error_code, error_message, created_at, started_at, updated_at, finished_at, rerun_of, package_summary`
 
 export const taskById = `SELECT ${taskColumns} FROM task WHERE id = $1`
 
@@ -141,7 +143,7 @@ export const saveProgress = `UPDATE task SET bytes_done = $3, bytes_total = $4, 
 
 /** The outcome and, for a failure, its error row: one statement, so both or neither. */
 export const finishTask = `WITH finished AS (
-    UPDATE task SET state = $3, final_destination = $4,
+    UPDATE task SET state = $3, final_destination = $4, package_summary = coalesce($10, package_summary),
       error_code = coalesce($5, error_code), error_message = coalesce($6, error_message),
       run_at = $7, lease_owner = NULL, lease_until = NULL, updated_at = $8, finished_at = $9
     WHERE id = $1 AND lease_token = $2 AND state = 'running'

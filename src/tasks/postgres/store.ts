@@ -147,6 +147,7 @@ export class PostgresTaskStore implements TaskStore {
       outcome.state === 'retry_wait' ? outcome.runAt : claimed.task.runAt,
       now,
       outcome.state === 'retry_wait' ? null : now,
+      outcome.state === 'succeeded' && outcome.package ? JSON.stringify(outcome.package) : null,
     ])
     return result.rows[0]?.changed === 1
   }

@@ -59,6 +59,8 @@ export const migrations: readonly string[] = [
   CREATE INDEX task_created ON task (created_at);`,
   // The failed task a re-run was made from, so operators can follow one to the other.
   `ALTER TABLE task ADD COLUMN rerun_of TEXT;`,
+  // What the read-back of a published streaming package found (JSON), for operators.
+  `ALTER TABLE task ADD COLUMN package_summary TEXT;`,
 ]
 
 export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
@@ -99,6 +101,7 @@ export const saveProgress = `UPDATE task SET bytes_done = @bytesDone, bytes_tota
   WHERE id = @id AND lease_token = @token AND state = 'running'`
 
 export const finishTask = `UPDATE task SET state = @state, final_destination = @finalDestination,
+    package_summary = coalesce(@packageSummary, package_summary),
     error_code = coalesce(@errorCode, error_code), error_message = coalesce(@errorMessage, error_message),
     run_at = @runAt, lease_owner = NULL, lease_until = NULL, updated_at = @now, finished_at = @finishedAt
   WHERE id = @id AND lease_token = @token AND state = 'running'`

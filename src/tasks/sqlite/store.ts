@@ -164,6 +164,7 @@ class SqliteTaskStore implements TaskStore {
           token: claimed.token,
           state: outcome.state,
           finalDestination: outcome.state === 'succeeded' ? outcome.finalDestination : null,
+          packageSummary: outcome.state === 'succeeded' && outcome.package ? JSON.stringify(outcome.package) : null,
           errorCode: error?.code ?? null,
           errorMessage: error?.message ?? null,
           runAt: outcome.state === 'retry_wait' ? outcome.runAt : claimed.task.runAt,

@@ -1,4 +1,4 @@
-// What the HLS and DASH readers hand to the package listing: one reference each.
+// What the HLS and DASH readers hand to their callers: one reference each.
 
 /** A reference found in a manifest, resolved against the manifest's URL. */
 export interface PackageReference {
@@ -7,6 +7,11 @@ export interface PackageReference {
   readonly absolute: boolean
   /** An HLS playlist, to be read for further references. */
   readonly playlist?: boolean
+  /**
+   * An HLS EXT-X-RENDITION-REPORT: a sibling playlist, read and published like the others, but no
+   * dependency of this one (two renditions report each other), so it does not order publishing.
+   */
+  readonly report?: boolean
   /** A key: skipped, not refused, when outside the package. */
   readonly key?: boolean
 }

@@ -18,21 +18,32 @@ interface Base {
 // Beyond this a duration-based template describes a channel, not an asset: refuse rather than list it.
 const MAX_SEGMENTS_PER_REPRESENTATION = 100_000
 
+/** What an MPD says of its package. */
+export interface Mpd {
+  readonly references: PackageReference[]
+  /** Representations over all periods. */
+  readonly representations: number
+  /** @mediaPresentationDuration, else the periods' durations summed; undefined when unknown. */
+  readonly durationSeconds?: number
+}
+
 /**
- * The files of a static MPD (ISO/IEC 23009-1), resolved against `manifest`: per Representation, its
- * BaseURL chain (MPD → Period → AdaptationSet → Representation, the first BaseURL of each level),
- * then the first of SegmentTemplate (initialization, index, media over $Number$ or a
- * SegmentTimeline's $Time$), SegmentList (Initialization, SegmentURL) or SegmentBase / nothing (the
- * Representation's single file). Segment elements inherit from the levels above, as the standard says.
+ * The files of a static MPD (ISO/IEC 23009-1), resolved against `manifest`: per Representation and
+ * per BaseURL of its chain (MPD → Period → AdaptationSet → Representation; every BaseURL of a level
+ * is an alternative location, so each is followed), the first of SegmentTemplate (initialization,
+ * index, media over $Number$, $SubNumber$ or a SegmentTimeline's $Time$), SegmentList
+ * (Initialization, SegmentURL) or SegmentBase / nothing (the Representation's single file).
+ * Segment elements inherit from the levels above, as the standard says.
  * @throws Error for a document that is not an MPD, a live (dynamic) MPD, or one whose segments cannot be counted.
  */
-export function mpdReferences(xml: string, manifest: URL): PackageReference[] {
+export function readMpd(xml: string, manifest: URL): Mpd {
   const mpd = parseXml(xml)
   if (mpd.name !== 'MPD') throw new Error(`not a DASH MPD (root element ${mpd.name})`)
   // A live presentation has no end: what it lists now is not a package that can be copied.
   if (mpd.attrs.type === 'dynamic') throw new Error('a live (dynamic) MPD is not a package')
-  const refs: PackageReference[] = []
-  const mpdBase = baseOf(mpd, { url: manifest, absolute: false })
+  const references: PackageReference[] = []
+  let representations = 0
+  const mpdBases = basesOf(mpd, [{ url: manifest, absolute: false }])
   const total = seconds(mpd.attrs.mediaPresentationDuration)
   const periods = childrenNamed(mpd, 'Period')
   let start = 0
@@ -40,16 +51,22 @@ export function mpdReferences(xml: string, manifest: URL): PackageReference[] {
     start = seconds(period.attrs.start) ?? start
     const nextStart = seconds(periods[i + 1]?.attrs.start)
     const duration = seconds(period.attrs.duration) ?? (nextStart ?? total ?? NaN) - start
-    const periodBase = baseOf(period, mpdBase)
+    const periodBases = basesOf(period, mpdBases)
     for (const set of childrenNamed(period, 'AdaptationSet')) {
-      const setBase = baseOf(set, periodBase)
+      const setBases = basesOf(set, periodBases)
       for (const rep of childrenNamed(set, 'Representation')) {
-        refs.push(...representationFiles([period, set, rep], baseOf(rep, setBase), duration))
+        representations++
+        for (const base of basesOf(rep, setBases)) references.push(...representationFiles([period, set, rep], base, duration))
       }
     }
     if (Number.isFinite(duration)) start += duration
   })
-  return refs
+  return { references, representations, durationSeconds: total ?? (Number.isFinite(start) && start > 0 ? start : undefined) }
+}
+
+/** The files of a static MPD; see `readMpd`. */
+export function mpdReferences(xml: string, manifest: URL): PackageReference[] {
+  return readMpd(xml, manifest).references
 }
 
 /** The files of one Representation; `levels` are its Period, AdaptationSet and itself. */
@@ -64,7 +81,11 @@ function representationFiles(levels: Element[], base: Base, periodSeconds: numbe
     const timeline = templates.map((t) => childrenNamed(t, 'SegmentTimeline')[0]).filter((t) => t !== undefined).pop()
     const refs = [...at(fill(template.initialization, vars)), ...at(fill(template.index, vars))]
     if (template.media === undefined) return refs
-    for (const segment of templateSegments(template, timeline, periodSeconds)) refs.push(...at(fill(template.media, { ...vars, ...segment })))
+    // $SubNumber$ names the k sub-segments (S@k) of each segment; without it, a segment is one file.
+    const subSegmented = /\$SubNumber(%0\d+d)?\$/.test(template.media)
+    for (const { subSegments, ...segment } of templateSegments(template, timeline, periodSeconds)) {
+      for (let sub = 1; sub <= (subSegmented ? subSegments : 1); sub++) refs.push(...at(fill(template.media, { ...vars, ...segment, SubNumber: String(sub) })))
+    }
     return refs
   }
   const list = levels.map((l) => childrenNamed(l, 'SegmentList')[0]).filter((l) => l !== undefined).pop()
@@ -79,14 +100,22 @@ function representationFiles(levels: Element[], base: Base, periodSeconds: numbe
   return [...sources.flatMap((s) => at(s.attrs.sourceURL)), ...at('')]
 }
 
+interface TemplateSegment {
+  readonly Number: string
+  readonly Time: string
+  /** S@k: sub-segments of this segment, each its own file where the template says $SubNumber$. */
+  readonly subSegments: number
+}
+
 /** `$Number$` and `$Time$` of each segment of a SegmentTemplate, from its timeline or its duration. */
-function templateSegments(template: Record<string, string>, timeline: Element | undefined, periodSeconds: number): Array<{ Number: string; Time: string }> {
+function templateSegments(template: Record<string, string>, timeline: Element | undefined, periodSeconds: number): TemplateSegment[] {
   const timescale = Number(template.timescale ?? 1)
   const startNumber = Number(template.startNumber ?? 1)
-  const segments: Array<{ Number: string; Time: string }> = []
-  const push = (time: number): void => {
+  const segments: TemplateSegment[] = []
+  const push = (time: number, subSegments = 1): void => {
     if (segments.length >= MAX_SEGMENTS_PER_REPRESENTATION) throw new Error(`more than ${MAX_SEGMENTS_PER_REPRESENTATION} segments in a representation`)
-    segments.push({ Number: String(startNumber + segments.length), Time: String(time) })
+    if (!(Number.isInteger(subSegments) && subSegments >= 1 && subSegments <= MAX_SEGMENTS_PER_REPRESENTATION)) throw new Error(`a SegmentTimeline S element with @k ${subSegments}`)
+    segments.push({ Number: String(startNumber + segments.length), Time: String(time), subSegments })
   }
   if (timeline) {
     // Media time of the period's end, for a last S repeated "until the end" (r = -1).
@@ -103,7 +132,8 @@ function templateSegments(template: Record<string, string>, timeline: Element | 
         if (!Number.isFinite(until)) throw new Error('a SegmentTimeline repeated to the end of a period of unknown duration')
         repeat = Math.ceil((until - time) / d - 1e-9) - 1
       }
-      for (let k = 0; k <= repeat; k++, time += d) push(time)
+      const k = Number(s.attrs.k ?? 1)
+      for (let n = 0; n <= repeat; n++, time += d) push(time, k)
     })
     return segments
   }
@@ -131,11 +161,11 @@ export function fill(template: string | undefined, vars: Readonly<Record<string,
   })
 }
 
-/** `base` moved by the element's first BaseURL child, if it has one. */
-function baseOf(element: Element, base: Base): Base {
-  const text = childrenNamed(element, 'BaseURL')[0]?.text.trim()
-  if (!text) return base
-  return { url: new URL(text, base.url), absolute: base.absolute || isAbsolute(text) }
+/** Each of `bases` moved by each of the element's BaseURL children; `bases` as they are without one. */
+function basesOf(element: Element, bases: readonly Base[]): Base[] {
+  const texts = childrenNamed(element, 'BaseURL').map((b) => b.text.trim()).filter(Boolean)
+  if (texts.length === 0) return [...bases]
+  return bases.flatMap((base) => texts.map((text) => ({ url: new URL(text, base.url), absolute: base.absolute || isAbsolute(text) })))
 }
 
 function childrenNamed(element: Element, name: string): Element[] {
