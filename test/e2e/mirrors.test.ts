@@ -4,6 +4,8 @@
 // retry redoes only the store and the task ends SUCCESS with identical bytes on both. With both up,
 // an HTTP source is read once for both. PurgeAsset removes the asset from both.
 import assert from 'node:assert/strict'
+import { execFile } from 'node:child_process'
+import { promisify } from 'node:util'
 import { createHash } from 'node:crypto'
 import { chmodSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
@@ -125,6 +127,12 @@ describe('mirrored origins: SFTP and S3-compatible', { skip: installed ? false :
     }
     assert.deepEqual(files.map((file) => statSync(onSftp(`show/${file}`)).mtimeMs), sftpWritten)
     assert.deepEqual(await keysUnder('cdn/show/'), files.map((f) => `cdn/show/${f}`).sort())
+    // `apubi task` lists each origin with its outcome.
+    const cli = new URL('../../src/cli/index.ts', import.meta.url).pathname
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'task', id, '--url', server.url])
+    const origins = stdout.slice(stdout.indexOf('Origins:')).split('\n').slice(1, 3)
+    assert.match(origins[0]!, new RegExp(`^  ${sftp.url('cdn/').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}  done  100% of 6\\.\\d MiB, 3/3 files$`))
+    assert.match(origins[1]!, new RegExp(`^  s3://${s3.bucket}/cdn/  done  100% of 6\\.\\d MiB, 3/3 files$`))
   })
 
   it('reads an HTTP source once for both origins, under the cap of the store\'s host', async () => {
