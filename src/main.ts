@@ -5,13 +5,13 @@ import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
 import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js'
 import { createHostLimiter } from './backends/index.js'
-import type { Config } from './config/index.js'
+import { parseTimetable, type Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
 import { answerWhileStarting, createMetrics, createProbeEdge } from './metrics/index.js'
-import { thisInstance, type Logger } from './observability/index.js'
+import { redact, thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { createCredentials, createLocationPolicy } from './transfer/index.js'
+import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { Bandwidth, createCredentials, createLocationPolicy, originsOf } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server | HttpsServer
@@ -84,16 +84,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     manifestExtensions: config.manifestExtensions,
   }
   const now = Date.now
+  const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
   // Read at scrape time only, once `operator` below exists.
   const metrics = createMetrics({
     overview: () => operator.overview(),
     hosts: () => transfer.backends.hosts.inUse?.() ?? [],
+    bandwidth: () => bandwidth.view(),
     now,
     readiness: () => readiness(),
     certificateExpiresAt: () => edge.certificateExpiresAt(),
     instance: thisInstance(),
   })
-  const worker = new Worker(store, createTaskRunner(policy, transfer), {
+  const worker = new Worker(store, createTaskRunner(policy, transfer, { bandwidth, mirrors: config.mirrors }), {
     name: thisInstance().instance,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
@@ -104,6 +106,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     now,
     logger,
     observer: metrics.tasks,
+    expectedRate: (taskId) => bandwidth.expectedRate(taskId),
   })
   const tasks = new TaskService({ store, policy, cdnBase: config.cdnBase, maxAttempts: config.maxAttempts, now, onSubmitted: () => worker.wake(), digest: sealer.digest, checkLoad: createLoadCheck(policy, transfer) })
   const soap = createSoapEdge({
@@ -122,10 +125,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     onRequest: metrics.soapRequest,
   })
-  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
+  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake(), originsOf: (target) => originsOf(target, config.mirrors).map(({ base }) => redact(base)) })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
   const readiness = async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting })
-  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness })
+  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness, bandwidth })
   const probes = createProbeEdge({
     metrics,
     readiness,
@@ -152,6 +155,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
+  // Instances on one database split every cap by their running tasks; alone, this one takes it all.
+  const stopBandwidthShare = shared ? startBandwidthShare({ store, running: () => worker.running, bandwidth, now, logger }) : () => {}
   worker.start()
   const port = (server.address() as AddressInfo).port
   logger.info({ port, host: config.host, path: config.soapPath, tls: edge.secure, dataDir: config.dataDir, credentialsSealed: sealer.keyed }, 'apubi-server listening')
@@ -165,6 +170,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       server.closeIdleConnections()
       await worker.stop(config.shutdownGraceMs)
       stopHousekeeping()
+      stopBandwidthShare()
       server.closeAllConnections()
       await closed
       await store.close()

@@ -1,8 +1,9 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PublishError } from '../errors.js'
 import type { Instance, Logger } from '../observability/index.js'
-import type { BulkResult, OperatorService, TaskQuery } from '../tasks/index.js'
+import type { BandwidthChange, BandwidthView, BulkResult, OperatorService, TaskQuery } from '../tasks/index.js'
 import { requireOperator, type AdminAccess, type AdminRole } from './access.js'
+import { readJsonBody } from './body.js'
 import { BULK_LIMITS, parseListQuery } from './list-query.js'
 import { sendJson } from './respond.js'
 import { overviewView, taskDetailView, taskView, type Readiness } from './views.js'
@@ -18,6 +19,15 @@ export interface AdminApiOptions {
   readonly instance: Instance
   /** The checks of /readyz. */
   readonly readiness: () => Promise<Readiness>
+  /** The bandwidth caps of this instance, to show and change; absent: the server has none to offer. */
+  readonly bandwidth?: BandwidthControl
+}
+
+/** What the admin API needs of the bandwidth caps (transfer/ Bandwidth). */
+export interface BandwidthControl {
+  view(): BandwidthView
+  /** @throws PublishError ERR_REQUEST_INVALID for a timetable that is wrong; then nothing changed. */
+  change(change: BandwidthChange): void
 }
 
 interface Call {
@@ -34,6 +44,8 @@ interface Route {
   /** Relative to /admin/api; `{id}` stands for one path segment. */
   readonly path: string
   readonly operator?: true
+  /** The handler reads the request body itself. */
+  readonly readsBody?: true
   handle(call: Call, options: AdminApiOptions): Promise<void>
 }
 
@@ -81,11 +93,31 @@ export const ROUTES: readonly Route[] = [
   {
     method: 'GET',
     path: '/overview',
-    async handle({ res, query }, { operator, now, instance, readiness }) {
+    async handle({ res, query }, { operator, now, instance, readiness, bandwidth }) {
       const day = query.get('day')
       const dayStart = day && /^\d+$/.test(day) ? Number(day) : undefined
       const [overview, checks] = await Promise.all([operator.overview(dayStart), readiness().catch(() => ({ readiness: false }))])
-      sendJson(res, 200, overviewView(overview, now(), instance, checks))
+      sendJson(res, 200, { ...overviewView(overview, now(), instance, checks), bandwidth: bandwidth?.view() })
+    },
+  },
+  {
+    method: 'GET',
+    path: '/bandwidth',
+    async handle({ res }, { bandwidth }) {
+      sendJson(res, 200, bandwidth?.view() ?? { hosts: {}, instanceShare: 1 })
+    },
+  },
+  {
+    method: 'POST',
+    path: '/bandwidth',
+    operator: true,
+    readsBody: true,
+    async handle({ req, res, role }, { bandwidth, logger }) {
+      const change = parseBandwidthChange(await readJsonBody(req))
+      if (!bandwidth) throw new PublishError('ERR_REQUEST_INVALID', 'This server has no bandwidth caps to change')
+      bandwidth.change(change)
+      logger.info({ change, role }, 'bandwidth caps changed by operator')
+      sendJson(res, 200, bandwidth.view())
     },
   },
   {
@@ -144,9 +176,28 @@ export async function handleApi(req: IncomingMessage, res: ServerResponse, path:
   } catch {
     throw new PublishError('ERR_REQUEST_INVALID', 'Malformed task id in the path')
   }
-  // Nothing reads a body: let it flow so that the connection can be kept.
-  req.resume()
+  // Other routes read no body: let it flow so that the connection can be kept.
+  if (!route.readsBody) req.resume()
   await route.handle({ req, res, role, query, id }, options)
+}
+
+/**
+ * `{ "overall": "08:00,10M 23:00,off" | null, "hosts": { "<host>": "4M" | null } }`: a timetable in
+ * place of the configured one, null back to the configuration; what is left out stays as it is.
+ * @throws PublishError ERR_REQUEST_INVALID for any other shape.
+ */
+function parseBandwidthChange(body: unknown): BandwidthChange {
+  const invalid = (why: string) => new PublishError('ERR_REQUEST_INVALID', `Bandwidth change: ${why}; expected { "overall": "<timetable>" | null, "hosts": { "<host>": "<timetable>" | null } }`)
+  const isTimetable = (v: unknown): v is string | null => v === null || (typeof v === 'string' && v.length <= 1_000)
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw invalid('not a JSON object')
+  const { overall, hosts, ...rest } = body as Record<string, unknown>
+  if (Object.keys(rest).length > 0) throw invalid(`unknown field ${Object.keys(rest)[0]}`)
+  if (overall !== undefined && !isTimetable(overall)) throw invalid('overall must be a string or null')
+  if (hosts !== undefined && (typeof hosts !== 'object' || hosts === null || Array.isArray(hosts))) throw invalid('hosts must be an object')
+  for (const [host, value] of Object.entries(hosts ?? {})) {
+    if (!isTimetable(value) || host.length === 0 || host.length > 253) throw invalid(`hosts.${host} must be a string or null`)
+  }
+  return { ...(overall !== undefined && { overall }), ...(hosts !== undefined && { hosts: hosts as Record<string, string | null> }) }
 }
 
 function refuse(res: ServerResponse, status: number, message: string, headers?: Record<string, string>): void {

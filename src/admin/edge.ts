@@ -4,7 +4,7 @@ import { isPublishError, type PublishError } from '../errors.js'
 import type { Instance, Logger } from '../observability/index.js'
 import type { OperatorService } from '../tasks/index.js'
 import type { AdminAccess } from './access.js'
-import { handleApi } from './api.js'
+import { handleApi, type BandwidthControl } from './api.js'
 import { sendError } from './respond.js'
 
 export interface AdminEdgeOptions {
@@ -16,6 +16,8 @@ export interface AdminEdgeOptions {
   readonly instance: Instance
   /** The checks of /readyz, shown in the dashboard's header. */
   readonly readiness: () => Promise<Record<string, boolean>>
+  /** The bandwidth caps, shown in the overview and changeable by operators. */
+  readonly bandwidth?: BandwidthControl
 }
 
 export const ADMIN_PATH = '/admin'

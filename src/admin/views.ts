@@ -26,6 +26,7 @@ export function taskView(task: ListedTask, now: number) {
     progress: { bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, filesDone: progress.filesDone, filesTotal: progress.filesTotal },
     bytesPerSecond: task.live?.bytesPerSecond,
     etaSeconds: task.live?.etaSeconds,
+    limitBytesPerSecond: task.live?.limitBytesPerSecond,
     // `title`: the code in words (errors.ts), for people who do not know the codes by heart.
     lastError: task.lastError && { code: task.lastError.code, title: catalog[task.lastError.code]?.text ?? task.lastError.code, message: redact(task.lastError.message) },
     createdAt: iso(task.createdAt),
@@ -40,7 +41,7 @@ export function taskView(task: ListedTask, now: number) {
 }
 
 /** Everything about one task: the listing's fields, then its history, files, metadata and timings. */
-export function taskDetailView({ task, errors, files, live }: TaskDetail, now: number) {
+export function taskDetailView({ task, errors, files, live, origins }: TaskDetail, now: number) {
   const shown = { source: task.source, destination: task.destination, target: task.target }
   return {
     ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }, now),
@@ -54,6 +55,12 @@ export function taskDetailView({ task, errors, files, live }: TaskDetail, now: n
       sha256: f.sha256,
       verifiedBy: f.verifiedBy,
       resumedFrom: f.resumedFrom,
+    })),
+    origins: origins?.map((o) => ({
+      origin: redact(o.origin),
+      state: o.state,
+      progress: { bytesDone: o.bytesDone, bytesTotal: o.bytesTotal, filesDone: o.filesDone, filesTotal: o.filesTotal },
+      error: o.error && { code: o.error.code, message: redact(o.error.message) },
     })),
     package: task.package,
     timings: {

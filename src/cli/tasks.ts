@@ -111,6 +111,7 @@ function describe(task: AdminTaskDetail): string {
     ['Package verified', task.package && packageOf(task.package)],
     ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
     ['ETA', task.etaSeconds === undefined ? undefined : formatDuration(task.etaSeconds)],
+    ['Bandwidth cap', task.limitBytesPerSecond === undefined ? undefined : `${formatBytes(task.limitBytesPerSecond)}/s (its share)`],
     ['Created', task.createdAt],
     ['Started', task.startedAt],
     ['Finished', task.finishedAt],
@@ -119,6 +120,10 @@ function describe(task: AdminTaskDetail): string {
   ]
   const width = Math.max(...fields.map(([name]) => name.length)) + 1
   const out = fields.filter(([, value]) => value !== undefined).map(([name, value]) => `${`${name}:`.padEnd(width)} ${value}`)
+  if (task.origins) {
+    out.push('', 'Origins:')
+    for (const o of task.origins) out.push([`  ${o.origin}`, o.state, amountOf(o.progress).join(', '), o.error && `${o.error.code} ${o.error.message}`].filter(Boolean).join('  '))
+  }
   out.push('', 'Attempt history:')
   if (task.attemptHistory.length === 0) out.push('  none')
   for (const e of task.attemptHistory) out.push(`  #${e.attempt}  ${e.at}  ${e.code}  ${e.message}`)
@@ -143,10 +148,7 @@ function packageOf(p: NonNullable<AdminTaskDetail['package']>): string {
 }
 
 function progressOf(task: AdminTask): string {
-  const { bytesDone, bytesTotal, filesDone, filesTotal } = task.progress
-  const parts: string[] = []
-  if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)
-  if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
+  const parts = amountOf(task.progress)
   if (task.state === 'running' && task.bytesPerSecond !== undefined) parts.push(`${formatBytes(task.bytesPerSecond)}/s`)
   if (task.etaSeconds !== undefined) parts.push(`ETA ${formatDuration(task.etaSeconds)}`)
   return parts.join(', ')
@@ -176,6 +178,14 @@ export function stateArgument(value: string): string {
     throw new AdminApiError(0, 'ERR_REQUEST_INVALID', `--state ${name}: give ${OURS.join(', ')}, or the APUBI names SUCCESS, FAILED, IN_PROGRESS (any case)`)
   })
   return [...new Set(states)].join(',')
+}
+
+/** How much of the bytes and files is done, as parts of a progress line. */
+function amountOf({ bytesDone, bytesTotal, filesDone, filesTotal }: AdminTask['progress']): string[] {
+  const parts: string[] = []
+  if (bytesTotal > 0) parts.push(`${Math.floor((bytesDone / bytesTotal) * 100)}% of ${formatBytes(bytesTotal)}`)
+  if (filesTotal > 1) parts.push(`${filesDone}/${filesTotal} files`)
+  return parts
 }
 
 const RELATIVE = /^(\d+)\s*(s|m|min|h|d)$/

@@ -13,6 +13,8 @@ export interface AdminTask {
   readonly progress: { readonly bytesDone: number; readonly bytesTotal: number; readonly filesDone: number; readonly filesTotal: number }
   readonly bytesPerSecond?: number
   readonly etaSeconds?: number
+  /** While a bandwidth cap holds the task back: its fair share of the tightest one. */
+  readonly limitBytesPerSecond?: number
   readonly lastError?: { readonly code: string; readonly title?: string; readonly message: string }
   readonly createdAt: string
   readonly startedAt?: string
@@ -40,6 +42,13 @@ export interface AdminTaskDetail extends AdminTask {
   /** What reading a published streaming package back verified. */
   readonly package?: { readonly manifests: number; readonly renditions: number; readonly referencedFiles: number; readonly durationSeconds?: number }
   readonly timings: { readonly waitedSeconds: number; readonly elapsedSeconds: number }
+  /** A task to a mirrored destination base: each origin's state, progress and error. */
+  readonly origins?: ReadonlyArray<{
+    readonly origin: string
+    readonly state: string
+    readonly progress: AdminTask['progress']
+    readonly error?: { readonly code: string; readonly message: string }
+  }>
 }
 
 export interface AdminTaskPage {

@@ -2,3 +2,5 @@
 export { loadConfig } from './load.js'
 export { settings } from './schema.js'
 export type { Config } from './schema.js'
+export { parseTimetable } from './timetable.js'
+export type { Timetable } from './timetable.js'

@@ -1,6 +1,7 @@
 import { isIP } from 'node:net'
 import { z } from 'zod'
 import { PERCENT_ENCODE_HELP, unambiguousAuthority } from './url-authority.js'
+import { parseTimetable } from './timetable.js'
 
 /**
  * Every setting, described once: its environment variable, its type and default (with the unit in
@@ -40,6 +41,18 @@ const locationRule = z
     paths: z.array(z.string().startsWith('/')).min(1).optional(),
   })
   .strict()
+
+/** An absolute URL naming a folder: what follows it in a target is appended as it is. */
+const baseUrl = z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/.*\/$/i, 'must be an absolute URL ending with /')
+
+/** An rclone --bwlimit value, checked here so that a wrong one stops start-up with the reason. */
+const timetable = z.string().superRefine((text, context) => {
+  try {
+    parseTimetable(text)
+  } catch (e) {
+    context.addIssue({ code: 'custom', message: (e as Error).message })
+  }
+})
 
 export const settings = {
   port: { env: 'APUBI_PORT', schema: z.coerce.number().int().min(0).max(65535).default(8080), help: 'TCP port of the SOAP endpoint' },
@@ -99,6 +112,9 @@ export const settings = {
   deniedHosts: { env: 'APUBI_DENIED_HOSTS', schema: commaList.pipe(z.array(hostPattern)).default([]), help: 'Comma-separated hosts (names, *.domain, addresses, CIDR ranges) that sources and destinations may not name or resolve to; wins over every allow' },
   locationRules: { env: null, schema: z.object({ allow: z.array(locationRule).default([]), deny: z.array(locationRule).default([]) }).strict().default({ allow: [], deny: [] }), help: 'Allow and deny rules on scheme, host, port and path prefix of network sources and destinations (file only)' },
   credentials: { env: null, schema: z.array(z.object({ url: z.string().regex(/^[a-z][a-z0-9+.-]*:\/\/[^/@]+\/?$/i, 'must be scheme://host[:port]'), user: z.string(), password: z.string().optional(), privateKeyFile: z.string().optional() }).strict()).default([]), help: 'Per host: user and password or private key, used when a URL carries none (file only)' },
+  bandwidthLimit: { env: 'APUBI_BANDWIDTH_LIMIT', schema: timetable.optional(), help: 'Cap on the bytes per second all tasks together write, in rclone\'s --bwlimit form: a rate (10M, 512K, off) or a timetable ("08:00,10M 19:00,2M 23:00,off", days as Mon-08:00,…); binary units, no suffix is KiB (default: none)' },
+  bandwidthHosts: { env: null, schema: z.record(z.string().refine((h) => isIP(h) !== 0 || z.hostname().safeParse(h).success, 'must be a host name or an IP address'), timetable).default({}), help: 'Per origin host (for s3, the bucket): a cap in the same form, e.g. { "origin-a.example.net": "08:00,4M 20:00,off" } (file only)' },
+  mirrors: { env: null, schema: z.array(z.object({ base: baseUrl, origins: z.array(baseUrl).min(2, 'name at least two origins') }).strict()).default([]), help: 'Destination bases published to several origins: { "base": "sftp://origin-a/cdn/", "origins": ["sftp://origin-a/cdn/", "s3://backup-bucket/cdn/"] }; a task under the base is SUCCESS only once every origin has it (file only)' },
   adminTokens: { env: null, schema: z.array(z.object({ token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['read-only', 'operator']) }).strict()).default([]), help: 'More admin tokens, each { "token": "…", "role": "read-only" | "operator" } (file only)' },
 } as const
 

@@ -10,6 +10,12 @@ export interface MetricSources {
     readonly bytesPerSecond: number
   }>
   hosts(): ReadonlyArray<{ readonly host: string; readonly connections: number; readonly waiting: number }>
+  /** The bandwidth caps in force (structurally a transfer/ BandwidthView); absent: none. */
+  bandwidth?(): {
+    readonly overall?: BandwidthCap
+    readonly hosts: Readonly<Record<string, BandwidthCap>>
+    readonly instanceShare: number
+  }
   now(): number
   /** The checks of /readyz, each true when it passes. */
   readiness?(): Promise<Record<string, boolean>>
@@ -17,6 +23,11 @@ export interface MetricSources {
   certificateExpiresAt?(): number | undefined
   /** Exported as apubi_build_info's labels. */
   readonly instance?: { readonly version: string; readonly instance: string }
+}
+
+interface BandwidthCap {
+  readonly bytesPerSecond: number | null
+  readonly instanceBytesPerSecond: number | null
 }
 
 /** The little metrics need of a task (structurally a tasks/ Task). */
@@ -103,6 +114,19 @@ export function createMetrics(sources: MetricSources): Metrics {
   const buildInfo = new Gauge({ name: 'apubi_build_info', help: 'Always 1: the version of this process and its host:pid (the process label: Prometheus keeps instance for the scrape target)', labelNames: ['version', 'process'], registers })
   if (sources.instance) buildInfo.labels(sources.instance.version, sources.instance.instance).set(1)
 
+  const bandwidthLimit = new Gauge({
+    name: 'apubi_bandwidth_limit_bytes_per_second',
+    help: 'Bandwidth cap in force now, across every instance: scope overall, or host (with the origin host); absent while the timetable says off',
+    labelNames: ['scope', 'host'],
+    registers,
+  })
+  const bandwidthInstance = new Gauge({
+    name: 'apubi_bandwidth_instance_limit_bytes_per_second',
+    help: 'The part of each bandwidth cap this instance takes now (its share of the running tasks on a shared database)',
+    labelNames: ['scope', 'host'],
+    registers,
+  })
+
   // GetTaskStatus is the hot path: one child per label pair, looked up without building label objects.
   const soapChildren = new Map<string, ReturnType<typeof soapDuration.labels>>()
 
@@ -161,6 +185,14 @@ export function createMetrics(sources: MetricSources): Metrics {
       for (const host of sources.hosts()) {
         connections.labels(redact(host.host)).set(host.connections)
         waiting.labels(redact(host.host)).set(host.waiting)
+      }
+      bandwidthLimit.reset()
+      bandwidthInstance.reset()
+      const caps = sources.bandwidth?.()
+      const listed = caps ? [...(caps.overall ? [{ scope: 'overall', host: '', cap: caps.overall }] : []), ...Object.entries(caps.hosts).map(([host, cap]) => ({ scope: 'host', host, cap }))] : []
+      for (const { scope, host, cap } of listed) {
+        if (cap.bytesPerSecond !== null) bandwidthLimit.labels(scope, host).set(cap.bytesPerSecond)
+        if (cap.instanceBytesPerSecond !== null) bandwidthInstance.labels(scope, host).set(cap.instanceBytesPerSecond)
       }
       return registry.metrics()
     },

@@ -1,4 +1,6 @@
 import { PublishError } from '../errors.js'
+import type { OriginProgress } from '../transfer/index.js'
+import { originOutcomes } from './origins.js'
 import type { TaskStore } from './store.js'
 import type { LiveProgress } from './throughput.js'
 import { OPERATOR_STATES, type OperatorState, type PublishedFile, type Task, type TaskCounts, type TaskError, type TaskQuery, type TaskState, type TaskSummary } from './types.js'
@@ -17,6 +19,8 @@ export interface TaskDetail {
   /** The files it published, with their checksums, in path order. */
   readonly files: readonly PublishedFile[]
   readonly live?: LiveProgress
+  /** A task to a mirrored base: how each origin stands. */
+  readonly origins?: readonly OriginProgress[]
 }
 
 /** The totals a dashboard heads with and metrics export. */
@@ -49,6 +53,8 @@ export interface OperatorServiceOptions {
   readonly now: () => number
   /** Called after a re-run created a task, so a worker picks it up without waiting for its next poll. */
   readonly onSubmitted: () => void
+  /** The base URLs (redacted) of the origins a target is published to, when it is mirrored. */
+  readonly originsOf?: (target: string) => readonly string[]
 }
 
 const HOUR_MS = 3_600_000
@@ -78,7 +84,9 @@ export class OperatorService {
     if (!task) throw notFound(id)
     const [errors, files] = await Promise.all([store.errors(id), store.files(id)])
     const live = worker.live().get(id)
-    return { task, errors, files, ...(live && { live }) }
+    const bases = this.options.originsOf?.(task.target) ?? []
+    const origins = bases.length > 1 ? originOutcomes(task, files, live, bases) : undefined
+    return { task, errors, files, ...(live && { live }), ...(origins && { origins }) }
   }
 
   /** `dayStart`: where "today" begins (epoch ms); the start of the UTC day when absent. */

@@ -1,4 +1,4 @@
-import { checkPackageRequest, parseLocation, publish, purge, type Location, type LocationPolicy, type TransferOptions } from '../transfer/index.js'
+import { checkPackageRequest, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
 import type { TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
@@ -10,9 +10,17 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  * connection resolves its host through the policy and connects to the address it checked, and each
  * file path is checked again as it is opened. A refusal fails the task with ERR_POLICY_DENIED, not retried.
  */
-export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions): TaskRunner {
-  const options = guarded(policy, transfer)
+export interface RunnerExtras {
+  /** Caps on the bytes per second tasks write. */
+  readonly bandwidth?: Bandwidth
+  /** Destination bases published to several origins. */
+  readonly mirrors?: readonly Mirror[]
+}
+
+export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions, { bandwidth, mirrors = [] }: RunnerExtras = {}): TaskRunner {
+  const shared = guarded(policy, transfer)
   return async (task, signal, onProgress, files) => {
+    const options: TransferOptions = bandwidth ? { ...shared, bandwidth: bandwidth.forTask(task.id) } : shared
     const job = {
       taskId: task.id,
       signal,
@@ -23,13 +31,17 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
     }
     const target = parseLocation(task.target)
     policy.check(target)
+    // A mirrored base: every origin is judged by the policy, as the target would be.
+    const origins = originsOf(task.target, mirrors).map(({ url, base }) => ({ location: parseLocation(url), base }))
+    for (const { location } of origins) policy.check(location)
+    const mirrored = origins.length > 1
     if (task.kind === 'purge') {
-      await purge(target, job, options)
+      await (mirrored ? purgeMirrored(origins, job, options) : purge(target, job, options))
       return task.destination
     }
     const source = parseLocation(task.source ?? '')
     policy.check(source)
-    const { directory, name, package: verified } = await publish(source, target, job, options)
+    const { directory, name, package: verified } = await (mirrored ? publishMirrored(source, origins, job, options) : publish(source, target, job, options))
     // A file published into a directory lives under its own name there: say so to the WFM.
     const finalDestination = directory || !target.isDirectory ? task.destination : task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
     return { finalDestination, ...(verified && { package: verified }) }

@@ -4,8 +4,13 @@ import type { Progress } from './types.js'
 export interface LiveProgress extends Progress {
   /** Bytes per second over the last few seconds; 0 while nothing flows. */
   readonly bytesPerSecond: number
-  /** Seconds left at that rate; undefined while the rate is 0 or the total unknown. */
+  /**
+   * Seconds left at that rate, or at the bandwidth cap's share when that is lower (the cap just
+   * dropped); undefined while the rate is 0 or the total unknown.
+   */
   readonly etaSeconds?: number
+  /** The task's fair share of the tightest bandwidth cap it writes under; absent: no cap holds it. */
+  readonly limitBytesPerSecond?: number
 }
 
 /**
@@ -40,8 +45,11 @@ export class RateMeter {
     this.trim(at)
   }
 
-  /** The latest progress with its rate and ETA at `now`; undefined before the first report. */
-  read(now: number): LiveProgress | undefined {
+  /**
+   * The latest progress with its rate and ETA at `now`; undefined before the first report.
+   * `limit`: the rate a bandwidth cap allows the task now, if one does.
+   */
+  read(now: number, limit?: number): LiveProgress | undefined {
     const progress = this.latest
     if (!progress) return undefined
     this.trim(now)
@@ -51,10 +59,13 @@ export class RateMeter {
     // A failed file gives its bytes back: the rate never goes below 0.
     const bytesPerSecond = seconds > 0 ? Math.max(0, (last!.bytes - first!.bytes) / seconds) : 0
     const left = progress.bytesTotal - progress.bytesDone
+    // The window still remembers the rate before a lowered cap: the cap is what the rest will get.
+    const expected = limit === undefined ? bytesPerSecond : Math.min(bytesPerSecond, limit)
     return {
       ...progress,
       bytesPerSecond: Math.round(bytesPerSecond),
-      ...(bytesPerSecond > 0 && left >= 0 && progress.bytesTotal > 0 && { etaSeconds: roundEta(left / bytesPerSecond) }),
+      ...(expected > 0 && left >= 0 && progress.bytesTotal > 0 && { etaSeconds: roundEta(left / expected) }),
+      ...(limit !== undefined && { limitBytesPerSecond: Math.floor(limit) }),
     }
   }
 

@@ -35,6 +35,8 @@ export interface WorkerOptions {
   readonly logger: Logger
   /** Told what happens to tasks, for metrics. */
   readonly observer?: WorkerObserver
+  /** The rate a bandwidth cap allows a task now, if one does: its ETA accounts for it. */
+  readonly expectedRate?: (taskId: string) => number | undefined
 }
 
 /** What the worker tells about the tasks it runs; called synchronously, must not throw. */
@@ -94,7 +96,7 @@ export class Worker {
     const now = this.options.now()
     const live = new Map<string, LiveProgress>()
     for (const [id, { meter }] of this.active) {
-      const progress = meter.read(now)
+      const progress = meter.read(now, this.options.expectedRate?.(id))
       if (progress) live.set(id, progress)
     }
     return live

@@ -3,7 +3,7 @@ import { Readable } from 'node:stream'
 import type { Backend } from '../backends/index.js'
 import { isPublishError, PublishError } from '../errors.js'
 import { copyFile, type Landed } from './copy-file.js'
-import { forEachLimited, walk, withBackend, type Job, type TransferOptions } from './job.js'
+import { forEachLimited, walk, withBackend, withSource, type Job, type TransferOptions } from './job.js'
 import type { Location } from './locate.js'
 import { folderIntoManifest, listPackage, packageTarget } from './package-source.js'
 import { assertComplete, DEFAULT_MANIFEST_EXTENSIONS, hasManifestExtension, planPackage, type PackageItem, type PackagePlan } from './package-plan.js'
@@ -34,7 +34,7 @@ interface SourceItem extends PackageItem {
  */
 export async function publish(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<Published> {
   const extensions = options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS
-  return withBackend(source.endpoint, options, (from) =>
+  return withSource(source.endpoint, options, (from) =>
     withBackend(destination.endpoint, options, async (to) => {
       const name = posix.basename(source.path)
       if (!source.isDirectory && hasManifestExtension(source.path, extensions)) {

@@ -1,4 +1,5 @@
 import { openBackend, type Backend, type BackendContext, type Endpoint, type HashAlgorithm } from '../backends/index.js'
+import { throttleWrites, type TaskBandwidth } from './bandwidth.js'
 
 /** How far a transfer is; reported while it runs. */
 export interface Progress {
@@ -45,6 +46,10 @@ export interface TransferOptions {
   /** Files of one directory in flight at once. */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
+  /** The bandwidth caps this task's writes draw from; absent: none. */
+  readonly bandwidth?: TaskBandwidth
+  /** Wraps the source backend, so that copies to several origins can share its reads (mirrors.ts). */
+  readonly shareSource?: (source: Backend) => Backend
   /**
    * Extensions (lower case, no dot) of the files read as HLS or DASH manifests, to publish them after
    * what they reference and purge them first (APUBI_MANIFEST_EXTENSIONS); empty: none. Default m3u8, mpd.
@@ -54,12 +59,17 @@ export interface TransferOptions {
 
 /** Opens a backend for the duration of `work` and always closes it. */
 export async function withBackend<T>(endpoint: Endpoint, options: TransferOptions, work: (b: Backend) => Promise<T>): Promise<T> {
-  const backend = openBackend(options.credentials(endpoint), options.backends)
+  const backend = throttleWrites(openBackend(options.credentials(endpoint), options.backends), options.bandwidth, endpoint.host)
   try {
     return await work(backend)
   } finally {
     await backend.close().catch(() => {})
   }
+}
+
+/** `withBackend` for a source: its reads go through `options.shareSource` when given. */
+export function withSource<T>(endpoint: Endpoint, options: TransferOptions, work: (b: Backend) => Promise<T>): Promise<T> {
+  return withBackend(endpoint, options, (backend) => work(options.shareSource?.(backend) ?? backend))
 }
 
 /**

@@ -41,7 +41,8 @@ describe('dashboard in a browser', { skip: hasBrowser ? false : `no Chromium at 
   const dialogs: string[] = []
 
   before(async () => {
-    server = await startServer({ env: { APUBI_ADMIN_TOKEN: ADMIN_TOKEN, APUBI_WORKERS: '2' } })
+    // A bandwidth cap far above what the tests move: the header shows it, and nothing slows down.
+    server = await startServer({ env: { APUBI_ADMIN_TOKEN: ADMIN_TOKEN, APUBI_WORKERS: '2', APUBI_BANDWIDTH_LIMIT: '08:00,1G 08:01,1G' } })
     slow = await startSlowOrigin(server.fileRoot, ORIGIN_PASSWORD, 64 * 1024)
     await privateFile(server.fileRoot, 'big.bin', 4 << 20)
     const client = new ApubiClient(server.url)
@@ -118,6 +119,24 @@ describe('dashboard in a browser', { skip: hasBrowser ? false : `no Chromium at 
     assert.equal(await page.locator('#ready').textContent(), 'ready')
     assert.match((await page.locator('#live-mark').textContent()) ?? '', /^live · updated \d+ s ago$/)
     assert.equal(await page.locator('[data-count="failed"]').textContent(), '1')
+  })
+
+  it('shows the bandwidth cap in the header, and follows a change through the admin API', async () => {
+    await eventually(async () => ((await page.locator('#total-bandwidth').textContent()) === '1.0 GiB/s' ? true : undefined))
+    assert.equal(await page.locator('#total-bandwidth').getAttribute('title'), 'overall: 08:00,1G 08:01,1G')
+    const changed = await fetch(`http://127.0.0.1:${server.port}/admin/api/bandwidth`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ overall: '2G', hosts: { 'origin.example.net': '08:00,4M 20:00,off' } }),
+    })
+    assert.equal(changed.status, 200)
+    await eventually(async () => ((await page.locator('#total-bandwidth').textContent()) === '2.0 GiB/s' ? true : undefined))
+    assert.equal(await page.locator('#total-bandwidth').getAttribute('title'), 'overall: 2G (changed at run time)\norigin.example.net: 08:00,4M 20:00,off')
+    await fetch(`http://127.0.0.1:${server.port}/admin/api/bandwidth`, {
+      method: 'POST',
+      headers: { Authorization: `Bearer ${ADMIN_TOKEN}`, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ overall: null, hosts: { 'origin.example.net': null } }),
+    })
   })
 
   it('keeps text selected in a row across three refreshes', async () => {

@@ -98,7 +98,7 @@ describe('architecture', () => {
       admin: ['adminGuard', 'createAdminAccess', 'createAdminEdge'],
       backends: ['createHostLimiter', 'isScheme', 'openBackend'],
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
-      config: ['loadConfig', 'settings'],
+      config: ['loadConfig', 'parseTimetable', 'settings'],
       conformance: ['CHECKS', 'Endpoint', 'renderJunit', 'renderTable', 'runChecks', 'simulate'],
       http: ['createEdgeServer'],
       metrics: ['answerWhileStarting', 'createMetrics', 'createProbeEdge'],
@@ -121,8 +121,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
-      transfer: ['checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'isRelativeDestination', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
+      transfer: ['Bandwidth', 'checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'isRelativeDestination', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })
 })

@@ -68,6 +68,8 @@ describe('loadConfig', () => {
         deniedHosts: [],
         locationRules: { allow: [], deny: [] },
         credentials: [],
+        bandwidthHosts: {},
+        mirrors: [],
         adminTokens: [],
         databaseFile: join(dataDir, 'apubi.sqlite'),
         sshKnownHosts: join(dataDir, 'known_hosts'),

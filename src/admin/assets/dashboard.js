@@ -300,6 +300,7 @@ function renderOverview(overview) {
   setText($('total-succeeded'), overview.succeededToday)
   setText($('total-bytes'), bytes(overview.bytesToday))
   setText($('total-rate'), `${bytes(overview.bytesPerSecond)}/s`)
+  renderBandwidth(overview.bandwidth)
   setText($('instance'), overview.instance ? `${overview.instance.host} · v${overview.instance.version}` : '')
   const ready = $('ready')
   const failing = Object.entries(overview.checks ?? {}).filter(([, passes]) => !passes).map(([name]) => name)
@@ -312,6 +313,15 @@ function renderOverview(overview) {
   view.rates.push(overview.bytesPerSecond)
   if (view.rates.length > SPARK_POINTS) view.rates.shift()
   drawSparkline()
+}
+
+// The overall cap in force now; the timetables and per-host caps in its tooltip.
+function renderBandwidth(bandwidth) {
+  const cell = $('total-bandwidth')
+  const overall = bandwidth?.overall
+  setText(cell, overall?.bytesPerSecond == null ? 'none' : `${bytes(overall.bytesPerSecond)}/s`)
+  const hosts = Object.entries(bandwidth?.hosts ?? {}).map(([host, cap]) => `${host}: ${cap.schedule}`)
+  setAttr(cell, 'title', [overall ? `overall: ${overall.schedule}${overall.changed ? ' (changed at run time)' : ''}` : 'overall: none', ...hosts].join('\n'))
 }
 
 function drawSparkline() {
