@@ -8,11 +8,13 @@ import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js
 import { createHostLimiter } from './backends/index.js'
 import type { Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
+import { createInvalidator } from './invalidate/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
+import { Notifier } from './notify/index.js'
 import type { Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { createCredentials, createLocationPolicy } from './transfer/index.js'
+import { createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, retryDelayMs, sealTaskStore, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { createCredentials, createLocationPolicy, createOutboundChecks } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server | HttpsServer
@@ -56,7 +58,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const now = Date.now
   // Read at scrape time only, once `operator` below exists.
   const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], now })
-  const worker = new Worker(store, createTaskRunner(policy, transfer), {
+  // Caches, CDN APIs and webhook receivers are judged by the location policy like any storage.
+  const outbound = { policy: createOutboundChecks(policy), timeoutMs: config.timeoutMs, ...(transfer.backends.tlsCa && { tlsCa: transfer.backends.tlsCa }) }
+  const invalidator = createInvalidator(config.invalidation, { outbound, now })
+  const worker = new Worker(store, createTaskRunner(policy, transfer, invalidator), {
     name: `${hostname()}:${process.pid}`,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
@@ -85,7 +90,19 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     onRequest: metrics.soapRequest,
   })
-  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake() })
+  const notifier = new Notifier(store, {
+    webhooks: config.webhooks,
+    outbound,
+    pollMs: config.pollMs,
+    // A sender that died mid-request is replaced once its request could no longer be running.
+    leaseMs: 2 * config.timeoutMs,
+    maxAttempts: config.notifyMaxAttempts,
+    retryDelayMs: (attempt) => retryDelayMs(attempt, config.retryBaseMs, config.retryMaxMs),
+    now,
+    logger: logger.child({ part: 'notify' }),
+    onAttempt: metrics.notificationSent,
+  })
+  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake(), onResent: () => notifier.wake() })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
   const admin = createAdminEdge({ operator, access, logger, now })
   const probes = createProbeEdge({
@@ -127,6 +144,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
   worker.start()
+  notifier.start()
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(config.port, config.host, resolve)
@@ -142,6 +160,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await worker.stop(config.shutdownGraceMs)
+      await notifier.stop()
       stopHousekeeping()
       server.closeAllConnections()
       await closed

@@ -1,5 +1,5 @@
 import { redact } from '../observability/index.js'
-import { publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
+import { publicStatus, type Delivery, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
 
 // What the admin API answers: plain JSON, times as ISO 8601, and every text that may hold a URL
 // passed through `redact` here, whatever the store already did, so that no credential leaves.
@@ -32,7 +32,25 @@ export function taskView(task: ListedTask) {
 }
 
 /** Everything about one task: the listing's fields, then its history, files, metadata and timings. */
-export function taskDetailView({ task, errors, files, live }: TaskDetail, now: number) {
+/** A notification as operators see it: the document it carries, parsed. */
+export function deliveryView(d: Delivery) {
+  return {
+    id: d.id,
+    taskId: d.taskId,
+    event: d.event,
+    receiver: d.receiver,
+    state: d.state,
+    attempts: d.attempts,
+    nextAt: d.state === 'pending' ? iso(d.nextAt) : undefined,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError === undefined ? undefined : redact(d.lastError),
+    createdAt: iso(d.createdAt),
+    deliveredAt: d.deliveredAt === undefined ? undefined : iso(d.deliveredAt),
+    document: JSON.parse(d.document) as unknown,
+  }
+}
+
+export function taskDetailView({ task, errors, files, invalidations, deliveries, live }: TaskDetail, now: number) {
   const shown = { source: task.source, destination: task.destination, target: task.target }
   return {
     ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }),
@@ -47,6 +65,8 @@ export function taskDetailView({ task, errors, files, live }: TaskDetail, now: n
       verifiedBy: f.verifiedBy,
       resumedFrom: f.resumedFrom,
     })),
+    invalidations: invalidations.map((i) => ({ attempt: i.attempt, at: iso(i.at), provider: i.provider, request: redact(i.request), subject: redact(i.subject), status: i.status, answer: redact(i.answer), ok: i.ok })),
+    notifications: deliveries.map((d) => ({ id: d.id, event: d.event, receiver: d.receiver, state: d.state, attempts: d.attempts, lastStatus: d.lastStatus })),
     timings: {
       waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,
       elapsedSeconds: ((task.finishedAt ?? now) - task.createdAt) / 1000,

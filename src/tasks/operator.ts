@@ -1,7 +1,8 @@
 import { PublishError } from '../errors.js'
 import type { TaskStore } from './store.js'
 import type { LiveProgress } from './throughput.js'
-import type { PublishedFile, Task, TaskCounts, TaskError, TaskQuery, TaskState, TaskSummary } from './types.js'
+import type { Delivery, DeliveryQuery } from './outbox.js'
+import type { PublishedFile, RecordedInvalidation, Task, TaskCounts, TaskError, TaskQuery, TaskState, TaskSummary } from './types.js'
 import { CANCELLED_BY_OPERATOR, type Worker } from './worker.js'
 
 /** A listed task, with its live progress while it runs in this process. */
@@ -16,6 +17,10 @@ export interface TaskDetail {
   readonly errors: readonly TaskError[]
   /** The files it published, with their checksums, in path order. */
   readonly files: readonly PublishedFile[]
+  /** Its requests to caches and CDNs and their answers, oldest first. */
+  readonly invalidations: readonly RecordedInvalidation[]
+  /** Its notifications, newest first. */
+  readonly deliveries: readonly Delivery[]
   readonly live?: LiveProgress
 }
 
@@ -35,6 +40,8 @@ export interface OperatorServiceOptions {
   readonly now: () => number
   /** Called after a re-run created a task, so a worker picks it up without waiting for its next poll. */
   readonly onSubmitted: () => void
+  /** Called after a notification was queued again, so the notifier sends it without waiting. */
+  readonly onResent?: () => void
 }
 
 const HOUR_MS = 3_600_000
@@ -59,9 +66,30 @@ export class OperatorService {
     const { store, worker } = this.options
     const task = await store.get(id)
     if (!task) throw notFound(id)
-    const [errors, files] = await Promise.all([store.errors(id), store.files(id)])
+    const [errors, files, invalidations, deliveries] = await Promise.all([
+      store.errors(id),
+      store.files(id),
+      store.invalidations(id),
+      store.outbox.list({ taskId: id, limit: 100, offset: 0 }),
+    ])
     const live = worker.live().get(id)
-    return { task, errors, files, ...(live && { live }) }
+    return { task, errors, files, invalidations, deliveries: deliveries.deliveries, ...(live && { live }) }
+  }
+
+  /** Notifications, newest first, and how many match in all. */
+  deliveries(query: DeliveryQuery): Promise<{ deliveries: Delivery[]; total: number }> {
+    return this.options.store.outbox.list(query)
+  }
+
+  /**
+   * Queues a notification to be sent again from its first attempt, whatever became of it.
+   * @throws PublishError ERR_TASK_NOT_FOUND when there is no such notification.
+   */
+  async resend(id: string): Promise<Delivery> {
+    const delivery = await this.options.store.outbox.resend(id, this.options.now())
+    if (!delivery) throw new PublishError('ERR_TASK_NOT_FOUND', `No notification ${id}`)
+    this.options.onResent?.()
+    return delivery
   }
 
   async overview(): Promise<TaskOverview> {

@@ -4,12 +4,19 @@ import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
 import { RateMeter, type LiveProgress } from './throughput.js'
-import type { Claimed, Progress, PublishedFile, Task } from './types.js'
+import type { Claimed, InvalidationRecord, Progress, PublishedFile, Task } from './types.js'
 
-/** What a runner may keep across attempts: the files already published, and a way to add one. */
+/**
+ * What a runner may keep across attempts: the files already published, and a way to add one; and
+ * what it reports besides (the requests of an invalidation, a failure that only warns).
+ */
 export interface FileLog {
   readonly completed: ReadonlyMap<string, PublishedFile>
   record(file: PublishedFile): void
+  /** A request to a cache or CDN and its answer. */
+  invalidated?(call: InvalidationRecord): void
+  /** A failure that does not fail the task (an invalidation whose base only warns). */
+  warned?(error: PublishError): void
 }
 
 /** Does a task's work; resolves with the final DestinationAsset. Must give up when `signal` aborts. */
@@ -39,6 +46,10 @@ export interface WorkerObserver {
   taskRetrying?(task: Task, code: Code): void
   /** A file reached its final name. */
   filePublished?(task: Task, file: PublishedFile): void
+  /** A cache or CDN answered a request of an invalidation (or did not). */
+  invalidated?(task: Task, call: InvalidationRecord): void
+  /** An invalidation failed and the task succeeds anyway (its base only warns). */
+  invalidationWarned?(task: Task, code: Code): void
 }
 
 /** The reason a cancelled task ends with. */
@@ -195,7 +206,16 @@ export class Worker {
           store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
           options.observer?.filePublished?.(task, file)
         }
-        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record })
+        const invalidated = (call: InvalidationRecord): void => {
+          log.info({ provider: call.provider, request: call.request, status: call.status, ok: call.ok }, 'invalidation request')
+          store.recordInvalidation(claimed, call, options.now()).catch((e) => log.warn({ err: e }, 'recording an invalidation failed'))
+          options.observer?.invalidated?.(task, call)
+        }
+        const warned = (error: PublishError): void => {
+          log.warn({ code: error.code, error: redact(error.message) }, 'invalidation failed; the task succeeds anyway (onFailure: warn)')
+          options.observer?.invalidationWarned?.(task, error.code)
+        }
+        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record, invalidated, warned })
       } catch (thrown) {
         return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
       }

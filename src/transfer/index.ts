@@ -7,4 +7,6 @@ export { createLocationPolicy, parseLocation, resolveDestination } from './locat
 export type { Location, LocationPolicy, LocationPolicyOptions, Resolver } from './locate.js'
 export { createOutboundChecks } from './outbound-policy.js'
 export type { OutboundChecks } from './outbound-policy.js'
+export { inventory } from './inventory.js'
+export type { Inventory } from './inventory.js'
 export { purge } from './purge.js'
