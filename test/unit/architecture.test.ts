@@ -92,17 +92,20 @@ describe('architecture', () => {
 
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
-    for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'metrics', 'observability', 'soap', 'tasks', 'transfer']) {
+    for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'invalidate', 'metrics', 'notify', 'observability', 'outbound', 'soap', 'tasks', 'transfer']) {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
       admin: ['adminGuard', 'createAdminAccess', 'createAdminEdge'],
-      backends: ['createHostLimiter', 'isScheme', 'openBackend'],
+      backends: ['checkedLookup', 'createHostLimiter', 'isScheme', 'openBackend'],
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
+      invalidate: ['createInvalidator', 'edgeGridAuthorization', 'edgeGridTimestamp'],
       metrics: ['createMetrics', 'createProbeEdge'],
+      notify: ['Notifier', 'notificationDocument', 'signatureHeaders', 'verifySignature'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
+      outbound: ['sendOutbound'],
       soap: [
         'APUBI_NS',
         'AuthenticationError',
@@ -120,8 +123,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startHousekeeping'],
-      transfer: ['createCredentials', 'createLocationPolicy', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
+      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startHousekeeping'],
+      transfer: ['createCredentials', 'createLocationPolicy', 'createOutboundChecks', 'inventory', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
 })
