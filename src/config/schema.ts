@@ -3,7 +3,7 @@ import { z } from 'zod'
 
 /**
  * Every setting, described once: its environment variable, its type and default (with the unit in
- * the name), and the help that the README's configuration table repeats. The config file (APUBI_CONFIG, JSON)
+ * the name), and the help that docs/configuration.md's table repeats. The config file (APUBI_CONFIG, JSON)
  * uses the same keys as `settings`.
  */
 const positiveInt = z.coerce.number().int().positive()

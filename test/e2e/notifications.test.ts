@@ -15,7 +15,7 @@ import { startWebhookReceiver, type WebhookReceiver } from '../servers/webhook-r
 import { eventually } from './helpers.js'
 
 const SECRETS = { mam: 'mam-secret-0123456789abcdef', chat: 'whsec_' + Buffer.from('chat-secret-bytes-0123456789').toString('base64') }
-const cleanup: Array<() => Promise<void> | void> = []
+const cleanup: Array<() => Promise<unknown> | void> = []
 after(async () => {
   for (const step of cleanup.reverse()) await step()
 })
