@@ -8,7 +8,8 @@ import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js
 import { createHostLimiter } from './backends/index.js'
 import type { Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
-import { createInvalidator } from './invalidate/index.js'
+import { PublishError } from './errors.js'
+import { createInvalidator, endpointsOf } from './invalidate/index.js'
 import { createMetrics, createProbeEdge } from './metrics/index.js'
 import { Notifier } from './notify/index.js'
 import type { Logger } from './observability/index.js'
@@ -60,6 +61,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const metrics = createMetrics({ overview: () => operator.overview(), hosts: () => transfer.backends.hosts.inUse?.() ?? [], now })
   // Caches, CDN APIs and webhook receivers are judged by the location policy like any storage.
   const outbound = { policy: createOutboundChecks(policy), timeoutMs: config.timeoutMs, ...(transfer.backends.tlsCa && { tlsCa: transfer.backends.tlsCa }) }
+  checkOutboundUrls([...config.invalidation.flatMap(endpointsOf), ...config.webhooks.map((hook) => hook.url)], outbound.policy)
   const invalidator = createInvalidator(config.invalidation, { outbound, now })
   const worker = new Worker(store, createTaskRunner(policy, transfer, invalidator), {
     name: `${hostname()}:${process.pid}`,
@@ -168,4 +170,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger.info('stopped')
     })())
   return { server, port, shutdown }
+}
+
+/**
+ * Refuses to start with a cache, CDN API or webhook URL that the location policy denies: each request
+ * would fail anyway (they are checked again when sent, as the rules may change with a restart only).
+ * @throws PublishError ERR_CONFIG_INVALID listing every refused URL.
+ */
+function checkOutboundUrls(urls: readonly string[], policy: { checkUrl(url: string): void }): void {
+  const problems = urls.flatMap((url) => {
+    try {
+      policy.checkUrl(url)
+      return []
+    } catch (e) {
+      return [e instanceof PublishError ? e.message : String(e)]
+    }
+  })
+  if (problems.length > 0) throw new PublishError('ERR_CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`)
 }

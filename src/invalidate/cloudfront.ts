@@ -16,6 +16,7 @@ export interface CloudFrontOptions {
   readonly endpoint?: string
 }
 
+/** Where CreateInvalidation goes without an `endpoint` (invalidator.ts names it too, for the start-up check). */
 const AWS_ENDPOINT = 'https://cloudfront.amazonaws.com'
 
 /** CloudFront keeps at most 3,000 paths per invalidation in progress; a wildcard counts as one. */

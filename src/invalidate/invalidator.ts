@@ -77,3 +77,15 @@ function providerFor({ provider }: InvalidationBase, options: InvalidatorOptions
       return createAkamaiProvider(provider, options.outbound, { now: options.now })
   }
 }
+
+/** The URLs a base sends requests to (caches, the CDN API), for a check of the policy at start-up. */
+export function endpointsOf({ provider, publicUrl }: InvalidationBase): string[] {
+  switch (provider.type) {
+    case 'http':
+      return [...(provider.caches ?? [publicUrl])]
+    case 'cloudfront':
+      return [provider.endpoint ?? 'https://cloudfront.amazonaws.com']
+    case 'akamai':
+      return [provider.host]
+  }
+}

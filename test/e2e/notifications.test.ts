@@ -93,6 +93,27 @@ describe('signed notifications', () => {
     for (const server of [first, second]) assert.doesNotMatch(server.output(), /receiver-token-123|mam-secret/)
   })
 
+  it('a webhook or cache URL the location policy denies stops start-up, naming it without its secrets', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'apubi-notify-policy-'))
+    cleanup.push(() => rmSync(dir, { recursive: true, force: true }))
+    const config = join(dir, 'config.json')
+    writeFileSync(
+      config,
+      JSON.stringify({
+        webhooks: [{ name: 'metadata', url: 'http://169.254.169.254/latest?token=receiver-token-123', secret: SECRETS.mam }],
+        invalidation: [{ base: 'file:///srv/cdn/', publicUrl: 'https://cdn.example.com/', provider: { type: 'http', caches: ['http://cache.internal.test:6081/'] } }],
+      }),
+    )
+    const env = { APUBI_CONFIG: config, APUBI_DENIED_HOSTS: '*.internal.test' }
+    await assert.rejects(startServer({ env }), (e: Error) => {
+      assert.match(e.message, /ERR_CONFIG_INVALID|Invalid configuration/)
+      assert.match(e.message, /http:\/\/169\.254\.169\.254\/latest is not allowed/)
+      assert.match(e.message, /cache\.internal\.test:6081\/ is not allowed/)
+      assert.doesNotMatch(e.message, /receiver-token-123|mam-secret/)
+      return true
+    })
+  })
+
   it('two instances on one PostgreSQL deliver each notification once per receiver', async () => {
     const postgres = await startPostgres()
     cleanup.push(() => postgres.stop())

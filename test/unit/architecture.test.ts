@@ -101,7 +101,7 @@ describe('architecture', () => {
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
       config: ['loadConfig', 'settings'],
       http: ['createEdgeServer'],
-      invalidate: ['createInvalidator', 'edgeGridAuthorization', 'edgeGridTimestamp'],
+      invalidate: ['createInvalidator', 'edgeGridAuthorization', 'edgeGridTimestamp', 'endpointsOf'],
       metrics: ['createMetrics', 'createProbeEdge'],
       notify: ['Notifier', 'notificationDocument', 'signatureHeaders', 'verifySignature'],
       observability: ['REDACTED', 'createLogger', 'redact', 'secretValuesIn'],
