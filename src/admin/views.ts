@@ -22,6 +22,7 @@ export function taskView(task: ListedTask) {
     progress: { bytesDone: progress.bytesDone, bytesTotal: progress.bytesTotal, filesDone: progress.filesDone, filesTotal: progress.filesTotal },
     bytesPerSecond: task.live?.bytesPerSecond,
     etaSeconds: task.live?.etaSeconds,
+    step: task.live?.step,
     lastError: task.lastError && { code: task.lastError.code, message: redact(task.lastError.message) },
     createdAt: iso(task.createdAt),
     startedAt: iso(task.startedAt),

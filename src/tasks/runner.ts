@@ -65,6 +65,7 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
  * refusal no retry would change, the task goes on to succeed and the failure is reported as a warning.
  */
 async function invalidate(invalidation: TargetInvalidation, files: FileLog, lastAttempt: boolean, work: (record: (call: InvalidationCall) => void) => Promise<void>): Promise<void> {
+  files.step?.('invalidating')
   try {
     await work((call) => files.invalidated?.(call))
   } catch (e) {

@@ -6,6 +6,8 @@ export interface LiveProgress extends Progress {
   readonly bytesPerSecond: number
   /** Seconds left at that rate; undefined while the rate is 0 or the total unknown. */
   readonly etaSeconds?: number
+  /** What the task is doing (set by the worker): copying, or telling caches and CDNs afterwards. */
+  readonly step?: 'transfer' | 'invalidating'
 }
 
 /** Long enough to smooth the bursts of a copy in parallel lanes, short enough to show a stall soon. */

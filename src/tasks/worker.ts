@@ -17,7 +17,12 @@ export interface FileLog {
   invalidated?(call: InvalidationRecord): void
   /** A failure that does not fail the task (an invalidation whose base only warns). */
   warned?(error: PublishError): void
+  /** The work moved on to another step (shown in live progress). */
+  step?(step: TaskStep): void
 }
+
+/** What a running task is doing: copying or removing files, then telling caches and CDNs. */
+export type TaskStep = 'transfer' | 'invalidating'
 
 /** Does a task's work; resolves with the final DestinationAsset. Must give up when `signal` aborts. */
 export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void, files: FileLog) => Promise<string>
@@ -64,7 +69,7 @@ const PROGRESS_WRITE_MS = 1_000
  */
 export class Worker {
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
-  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController; meter: RateMeter }>()
+  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController; meter: RateMeter; step: TaskStep }>()
   private wakeUp: (() => void) | undefined
   private loop: Promise<void> = Promise.resolve()
 
@@ -98,9 +103,9 @@ export class Worker {
   live(): Map<string, LiveProgress> {
     const now = this.options.now()
     const live = new Map<string, LiveProgress>()
-    for (const [id, { meter }] of this.active) {
-      const progress = meter.read(now)
-      if (progress) live.set(id, progress)
+    for (const [id, { meter, step }] of this.active) {
+      const progress = meter.read(now) ?? (step === 'invalidating' ? { bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, bytesPerSecond: 0 } : undefined)
+      if (progress) live.set(id, { ...progress, step })
     }
     return live
   }
@@ -171,7 +176,7 @@ export class Worker {
         this.active.delete(claimed.task.id)
         this.wake()
       })
-    this.active.set(claimed.task.id, { done, controller, meter: new RateMeter() })
+    this.active.set(claimed.task.id, { done, controller, meter: new RateMeter(), step: 'transfer' })
   }
 
   private async execute(claimed: Claimed, controller: AbortController): Promise<void> {
@@ -215,7 +220,11 @@ export class Worker {
           log.warn({ code: error.code, error: redact(error.message) }, 'invalidation failed; the task succeeds anyway (onFailure: warn)')
           options.observer?.invalidationWarned?.(task, error.code)
         }
-        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record, invalidated, warned })
+        const step = (next: TaskStep): void => {
+          const active = this.active.get(task.id)
+          if (active) active.step = next
+        }
+        finalDestination = await this.runner(task, controller.signal, onProgress, { completed, record, invalidated, warned, step })
       } catch (thrown) {
         return await this.settleFailure(claimed, controller.signal.aborted ? controller.signal.reason : thrown, log)
       }
