@@ -1,7 +1,7 @@
 import { PublishError } from '../errors.js'
 import { redact, type Logger } from '../observability/index.js'
 import { sendOutbound, type OutboundOptions } from '../outbound/index.js'
-import type { Delivery, TaskEvent, TaskStore } from '../tasks/index.js'
+import { wakeableDelay, type Delivery, type TaskEvent, type TaskStore } from '../tasks/index.js'
 import { notificationDocument } from './document.js'
 import { signatureHeaders } from './sign.js'
 
@@ -74,13 +74,9 @@ export class Notifier {
       } catch (e) {
         this.options.logger.error({ err: e }, 'notifying failed; trying again at the next poll')
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs)
-        this.wakeUp = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      const pause = wakeableDelay(this.options.pollMs)
+      this.wakeUp = pause.wake
+      await pause.done
       this.wakeUp = undefined
     }
   }

@@ -17,5 +17,6 @@ export type { Delivery, DeliveryQuery, DeliveryResult, DeliveryState, OutboxStor
 export type { TaskStore } from './store.js'
 export type { LiveProgress } from './throughput.js'
 export * from './types.js'
+export { wakeableDelay } from './wakeable-delay.js'
 export { Worker } from './worker.js'
 export type { FileLog, TaskRunner, TaskStep, WorkerObserver, WorkerOptions } from './worker.js'

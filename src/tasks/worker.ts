@@ -4,6 +4,7 @@ import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
 import { RateMeter, type LiveProgress } from './throughput.js'
+import { wakeableDelay } from './wakeable-delay.js'
 import type { Claimed, InvalidationRecord, Progress, PublishedFile, Task } from './types.js'
 
 /**
@@ -155,13 +156,9 @@ export class Worker {
         this.run(claimed)
         continue
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs)
-        this.wakeUp = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      const pause = wakeableDelay(this.options.pollMs)
+      this.wakeUp = pause.wake
+      await pause.done
       this.wakeUp = undefined
     }
   }

@@ -123,7 +123,7 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startHousekeeping'],
+      tasks: ['OperatorService', 'TASK_STATES', 'TaskService', 'Worker', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startHousekeeping', 'wakeableDelay'],
       transfer: ['createCredentials', 'createLocationPolicy', 'createOutboundChecks', 'inventory', 'parseLocation', 'publish', 'purge', 'resolveDestination'],
     })
   })
