@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto'
 import { PublishError } from '../errors.js'
+import { redact } from '../observability/index.js'
 import { sendOutbound, type OutboundOptions } from '../outbound/index.js'
 import { listed, refusal, shownAnswer } from './answer.js'
 import { edgeGridAuthorization, edgeGridTimestamp, type EdgeGridCredentials } from './edgegrid.js'
@@ -30,7 +31,7 @@ export function createAkamaiProvider(options: AkamaiOptions, outbound: OutboundO
         const body = JSON.stringify({ objects })
         const headers = { 'Content-Type': 'application/json', Accept: 'application/json' }
         const authorization = edgeGridAuthorization({ method: 'POST', url: endpoint, body }, options, edgeGridTimestamp(clock.now()), (clock.nonce ?? randomUUID)())
-        const request = `POST ${endpoint}`
+        const request = `POST ${redact(endpoint)}`
         let answer
         try {
           answer = await sendOutbound({ method: 'POST', url: endpoint, headers: { ...headers, Authorization: authorization }, body, signal }, outbound)

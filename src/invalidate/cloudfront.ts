@@ -2,6 +2,7 @@ import { Agent as HttpsAgent } from 'node:https'
 import { rootCertificates } from 'node:tls'
 import { CloudFrontClient, CreateInvalidationCommand, CloudFrontServiceException } from '@aws-sdk/client-cloudfront'
 import { PublishError } from '../errors.js'
+import { redact } from '../observability/index.js'
 import type { OutboundOptions } from '../outbound/index.js'
 import { listed, shownAnswer } from './answer.js'
 import type { InvalidationProvider } from './types.js'
@@ -41,7 +42,7 @@ export function createCloudFrontProvider(options: CloudFrontOptions, outbound: O
       httpsAgent: new HttpsAgent({ keepAlive: true, ...(lookup && { lookup }), ...(outbound.tlsCa && { ca: [...rootCertificates, outbound.tlsCa] }) }),
     },
   })
-  const request = `POST ${new URL(`/2020-05-31/distribution/${encodeURIComponent(options.distributionId)}/invalidation`, endpoint).href}`
+  const request = `POST ${redact(new URL(`/2020-05-31/distribution/${encodeURIComponent(options.distributionId)}/invalidation`, endpoint).href)}`
   return {
     type: 'cloudfront',
     byPrefix: true,

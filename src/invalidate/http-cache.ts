@@ -1,4 +1,5 @@
 import { PublishError } from '../errors.js'
+import { redact } from '../observability/index.js'
 import { sendOutbound, type OutboundOptions } from '../outbound/index.js'
 import { listed, refusal, shownAnswer } from './answer.js'
 import type { Invalidation, InvalidationProvider } from './types.js'
@@ -31,7 +32,7 @@ export function createHttpCacheProvider(options: HttpCacheOptions, outbound: Out
         const shown = new URL(publicUrl)
         for (const cache of options.caches ?? [shown.origin]) {
           const url = new URL(shown.pathname + shown.search, cache).href
-          const request = `${options.method} ${url}`
+          const request = `${options.method} ${redact(url)}`
           try {
             const answer = await sendOutbound(
               {

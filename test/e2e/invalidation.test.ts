@@ -14,6 +14,7 @@ import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
 import { startVarnish, varnishMissing, type VarnishServer } from '../servers/varnish.js'
 
 const missing = varnishMissing()
+const PURGE_TOKEN = 'purge-token-5e3c9a'
 if (missing) console.warn(`\n*** SKIPPED: cache invalidation against Varnish: ${missing} ***\n`)
 
 describe('cache invalidation (real Varnish)', { skip: missing }, () => {
@@ -37,7 +38,7 @@ describe('cache invalidation (real Varnish)', { skip: missing }, () => {
     const base = (folder: string) => pathToFileURL(join(cdn, folder)).href + '/'
     const config = {
       invalidation: [
-        { base: base('vod'), publicUrl: `${varnish.url}/vod/`, provider: { type: 'http', method: 'PURGE', caches: [varnish.url] } },
+        { base: base('vod'), publicUrl: `${varnish.url}/vod/`, provider: { type: 'http', method: 'PURGE', caches: [varnish.url], keyHeader: { name: 'X-Purge-Key', token: PURGE_TOKEN } } },
         { base: base('packages'), publicUrl: `${varnish.url}/packages/`, provider: { type: 'http', method: 'BAN', caches: [varnish.url] } },
         { base: base('strict'), publicUrl: 'http://cdn.test/strict/', provider: { type: 'http', caches: [`http://127.0.0.1:${closed}`] } },
         { base: base('lenient'), publicUrl: 'http://cdn.test/lenient/', onFailure: 'warn', provider: { type: 'http', caches: [`http://127.0.0.1:${closed}`] } },
@@ -87,6 +88,8 @@ describe('cache invalidation (real Varnish)', { skip: missing }, () => {
 
     assert.equal(await run(await client.purgeAsset('vod/movie.txt')), 'SUCCESS')
     assert.equal((await viaCache('vod/movie.txt')).status, 404)
+    assert.ok(!JSON.stringify(await detail(republish)).includes(PURGE_TOKEN))
+    assert.doesNotMatch(server.output(), new RegExp(PURGE_TOKEN))
   })
 
   it('a first publish invalidates nothing: nothing was replaced', async () => {
