@@ -27,8 +27,9 @@ const allowed: Record<string, string[]> = {
   main: ['admin', 'backends', 'config', 'http', 'invalidate', 'metrics', 'notify', 'soap', 'tasks', 'transfer'],
   admin: ['tasks'],
   metrics: [],
-  cli: ['main', 'client', 'config'],
+  cli: ['main', 'client', 'config', 'conformance'],
   client: ['soap'],
+  conformance: ['client', 'soap'],
   soap: ['tasks'],
   tasks: ['transfer', 'invalidate'],
   invalidate: ['outbound'],
@@ -92,7 +93,7 @@ describe('architecture', () => {
 
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
-    for (const folder of ['admin', 'backends', 'client', 'config', 'http', 'invalidate', 'metrics', 'notify', 'observability', 'outbound', 'soap', 'tasks', 'transfer']) {
+    for (const folder of ['admin', 'backends', 'client', 'config', 'conformance', 'http', 'invalidate', 'metrics', 'notify', 'observability', 'outbound', 'soap', 'tasks', 'transfer']) {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
@@ -100,6 +101,7 @@ describe('architecture', () => {
       backends: ['checkedLookup', 'createHostLimiter', 'isScheme', 'openBackend'],
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
       config: ['loadConfig', 'settings'],
+      conformance: ['CHECKS', 'Endpoint', 'renderJunit', 'renderTable', 'runChecks', 'simulate'],
       http: ['createEdgeServer'],
       invalidate: ['createInvalidator', 'edgeGridAuthorization', 'edgeGridTimestamp', 'endpointsOf'],
       metrics: ['createMetrics', 'createProbeEdge'],
