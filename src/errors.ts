@@ -31,6 +31,8 @@ export const catalog = {
   ERR_TOO_MANY_ATTEMPTS: { fault: null, retry: false, text: 'Gave up after too many attempts' },
   ERR_TIMEOUT: { fault: null, retry: false, text: 'Task took longer than its overall timeout' },
   ERR_CANCELLED: { fault: null, retry: false, text: 'Cancelled by operator' },
+  ERR_INVALIDATION: { fault: null, retry: false, text: 'Cache invalidation refused' },
+  ERR_INVALIDATION_UNAVAILABLE: { fault: null, retry: true, text: 'Cache invalidation unavailable' },
   ERR_SECRET_KEY: { fault: 'Server', retry: false, text: 'Sealed credentials cannot be opened' },
   // Server
   ERR_CONFIG_INVALID: { fault: 'Server', retry: false, text: 'Invalid configuration' },

@@ -7,11 +7,14 @@ import { adminGuard, createAdminAccess, createAdminEdge } from './admin/index.js
 import { createHostLimiter } from './backends/index.js'
 import { parseTimetable, type Config } from './config/index.js'
 import { createEdgeServer } from './http/index.js'
+import { PublishError } from './errors.js'
+import { createInvalidator, endpointsOf } from './invalidate/index.js'
 import { answerWhileStarting, createMetrics, createProbeEdge } from './metrics/index.js'
+import { Notifier } from './notify/index.js'
 import { redact, thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
-import { Bandwidth, createCredentials, createLocationPolicy, originsOf } from './transfer/index.js'
+import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, retryDelayMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { Bandwidth, createCredentials, createLocationPolicy, createOutboundChecks, originsOf } from './transfer/index.js'
 
 export interface RunningServer {
   readonly server: Server | HttpsServer
@@ -95,7 +98,11 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     certificateExpiresAt: () => edge.certificateExpiresAt(),
     instance: thisInstance(),
   })
-  const worker = new Worker(store, createTaskRunner(policy, transfer, { bandwidth, mirrors: config.mirrors }), {
+  // Caches, CDN APIs and webhook receivers are judged by the location policy like any storage.
+  const outbound = { policy: createOutboundChecks(policy), timeoutMs: config.timeoutMs, ...(transfer.backends.tlsCa && { tlsCa: transfer.backends.tlsCa }) }
+  checkOutboundUrls([...config.invalidation.flatMap(endpointsOf), ...config.webhooks.map((hook) => hook.url)], outbound.policy)
+  const invalidator = createInvalidator(config.invalidation, { outbound, now })
+  const worker = new Worker(store, createTaskRunner(policy, transfer, { bandwidth, mirrors: config.mirrors, invalidator }), {
     name: thisInstance().instance,
     concurrency: config.workers,
     leaseMs: config.leaseMs,
@@ -125,7 +132,26 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
     onRequest: metrics.soapRequest,
   })
-  const operator = new OperatorService({ store, worker, now, onSubmitted: () => worker.wake(), originsOf: (target) => originsOf(target, config.mirrors).map(({ base }) => redact(base)) })
+  const notifier = new Notifier(store, {
+    webhooks: config.webhooks,
+    outbound,
+    pollMs: config.pollMs,
+    // A sender that died mid-request is replaced once its request could no longer be running.
+    leaseMs: 2 * config.timeoutMs,
+    maxAttempts: config.notifyMaxAttempts,
+    retryDelayMs: (attempt) => retryDelayMs(attempt, config.retryBaseMs, config.retryMaxMs),
+    now,
+    logger: logger.child({ part: 'notify' }),
+    onAttempt: metrics.notificationSent,
+  })
+  const operator = new OperatorService({
+    store,
+    worker,
+    now,
+    onSubmitted: () => worker.wake(),
+    onResent: () => notifier.wake(),
+    originsOf: (target) => originsOf(target, config.mirrors).map(({ base }) => redact(base)),
+  })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
   const readiness = async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting })
   const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness, bandwidth })
@@ -158,6 +184,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   // Instances on one database split every cap by their running tasks; alone, this one takes it all.
   const stopBandwidthShare = shared ? startBandwidthShare({ store, running: () => worker.running, bandwidth, now, logger }) : () => {}
   worker.start()
+  notifier.start()
   const port = (server.address() as AddressInfo).port
   logger.info({ port, host: config.host, path: config.soapPath, tls: edge.secure, dataDir: config.dataDir, credentialsSealed: sealer.keyed }, 'apubi-server listening')
 
@@ -169,6 +196,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       const closed = new Promise<void>((resolve) => server.close(() => resolve()))
       server.closeIdleConnections()
       await worker.stop(config.shutdownGraceMs)
+      await notifier.stop()
       stopHousekeeping()
       stopBandwidthShare()
       server.closeAllConnections()
@@ -177,4 +205,21 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
       logger.info('stopped')
     })())
   return { server, port, shutdown }
+}
+
+/**
+ * Refuses to start with a cache, CDN API or webhook URL that the location policy denies: each request
+ * would fail anyway (they are checked again when sent, as the rules may change with a restart only).
+ * @throws PublishError ERR_CONFIG_INVALID listing every refused URL.
+ */
+function checkOutboundUrls(urls: readonly string[], policy: { checkUrl(url: string): void }): void {
+  const problems = urls.flatMap((url) => {
+    try {
+      policy.checkUrl(url)
+      return []
+    } catch (e) {
+      return [e instanceof PublishError ? e.message : String(e)]
+    }
+  })
+  if (problems.length > 0) throw new PublishError('ERR_CONFIG_INVALID', `Invalid configuration:\n  ${problems.join('\n  ')}`)
 }

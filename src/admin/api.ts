@@ -1,12 +1,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http'
 import { PublishError } from '../errors.js'
 import type { Instance, Logger } from '../observability/index.js'
-import type { BandwidthChange, BandwidthView, BulkResult, OperatorService, TaskQuery } from '../tasks/index.js'
+import type { BandwidthChange, BandwidthView, BulkResult, DeliveryState, OperatorService, TaskQuery } from '../tasks/index.js'
 import { requireOperator, type AdminAccess, type AdminRole } from './access.js'
 import { readJsonBody } from './body.js'
 import { BULK_LIMITS, parseListQuery } from './list-query.js'
 import { sendJson } from './respond.js'
-import { overviewView, taskDetailView, taskView, type Readiness } from './views.js'
+import { deliveryView, overviewView, taskDetailView, taskView, type Readiness } from './views.js'
 
 export interface AdminApiOptions {
   readonly operator: OperatorService
@@ -49,6 +49,8 @@ interface Route {
   handle(call: Call, options: AdminApiOptions): Promise<void>
 }
 
+const DELIVERY_STATES: ReadonlySet<string> = new Set(['pending', 'delivered', 'failed'])
+
 /** Every route of the admin API; assets/openapi.json describes the same (a test checks it). */
 export const ROUTES: readonly Route[] = [
   {
@@ -88,6 +90,30 @@ export const ROUTES: readonly Route[] = [
       const result = await operator.rerun(id)
       logger.info({ taskId: id, newTaskId: result.id, created: result.created, role }, 'task re-run by operator')
       sendJson(res, result.created ? 201 : 200, { id: result.id, created: result.created, rerunOf: id })
+    },
+  },
+  {
+    method: 'GET',
+    path: '/notifications',
+    async handle({ res, query }, { operator }) {
+      const state = query.get('state') ?? undefined
+      if (state !== undefined && !DELIVERY_STATES.has(state)) throw new PublishError('ERR_REQUEST_INVALID', `state must be one of ${[...DELIVERY_STATES].join(', ')}`)
+      // Paging as the task listing reads it; its other filters mean nothing here.
+      const paging = new URLSearchParams([...query].filter(([name]) => name === 'limit' || name === 'offset'))
+      const { limit, offset } = parseListQuery(paging)
+      const taskId = query.get('taskId') ?? undefined
+      const page = await operator.deliveries({ ...(state && { state: state as DeliveryState }), ...(taskId && { taskId }), limit, offset })
+      sendJson(res, 200, { notifications: page.deliveries.map(deliveryView), total: page.total, limit, offset })
+    },
+  },
+  {
+    method: 'POST',
+    path: '/notifications/{id}/resend',
+    operator: true,
+    async handle({ res, id, role }, { operator, logger }) {
+      const delivery = await operator.resend(id)
+      logger.info({ deliveryId: id, taskId: delivery.taskId, receiver: delivery.receiver, role }, 'notification queued again by operator')
+      sendJson(res, 200, deliveryView(delivery))
     },
   },
   {

@@ -1,6 +1,6 @@
 import { catalog } from '../errors.js'
 import { redact, type Instance } from '../observability/index.js'
-import { operatorState, publicStatus, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
+import { operatorState, publicStatus, type Delivery, type ListedTask, type TaskDetail, type TaskOverview } from '../tasks/index.js'
 
 // What the admin API answers: plain JSON, times as ISO 8601, and every text that may hold a URL
 // passed through `redact` here, whatever the store already did, so that no credential leaves.
@@ -27,6 +27,7 @@ export function taskView(task: ListedTask, now: number) {
     bytesPerSecond: task.live?.bytesPerSecond,
     etaSeconds: task.live?.etaSeconds,
     limitBytesPerSecond: task.live?.limitBytesPerSecond,
+    step: task.live?.step,
     // `title`: the code in words (errors.ts), for people who do not know the codes by heart.
     lastError: task.lastError && { code: task.lastError.code, title: catalog[task.lastError.code]?.text ?? task.lastError.code, message: redact(task.lastError.message) },
     createdAt: iso(task.createdAt),
@@ -40,8 +41,26 @@ export function taskView(task: ListedTask, now: number) {
   }
 }
 
+/** A notification as operators see it: the document it carries, parsed. */
+export function deliveryView(d: Delivery) {
+  return {
+    id: d.id,
+    taskId: d.taskId,
+    event: d.event,
+    receiver: d.receiver,
+    state: d.state,
+    attempts: d.attempts,
+    nextAt: d.state === 'pending' ? iso(d.nextAt) : undefined,
+    lastStatus: d.lastStatus,
+    lastError: d.lastError === undefined ? undefined : redact(d.lastError),
+    createdAt: iso(d.createdAt),
+    deliveredAt: d.deliveredAt === undefined ? undefined : iso(d.deliveredAt),
+    document: JSON.parse(d.document) as unknown,
+  }
+}
+
 /** Everything about one task: the listing's fields, then its history, files, metadata and timings. */
-export function taskDetailView({ task, errors, files, live, origins }: TaskDetail, now: number) {
+export function taskDetailView({ task, errors, files, invalidations, deliveries, live, origins }: TaskDetail, now: number) {
   const shown = { source: task.source, destination: task.destination, target: task.target }
   return {
     ...taskView({ ...task, shown, ...(live && task.state === 'running' && { live }) }, now),
@@ -63,6 +82,8 @@ export function taskDetailView({ task, errors, files, live, origins }: TaskDetai
       error: o.error && { code: o.error.code, message: redact(o.error.message) },
     })),
     package: task.package,
+    invalidations: invalidations.map((i) => ({ attempt: i.attempt, at: iso(i.at), provider: i.provider, request: redact(i.request), subject: redact(i.subject), status: i.status, answer: redact(i.answer), ok: i.ok })),
+    notifications: deliveries.map((d) => ({ id: d.id, event: d.event, receiver: d.receiver, state: d.state, attempts: d.attempts, lastStatus: d.lastStatus })),
     timings: {
       waitedSeconds: ((task.startedAt ?? task.finishedAt ?? now) - task.createdAt) / 1000,
       elapsedSeconds: ((task.finishedAt ?? now) - task.createdAt) / 1000,

@@ -25,7 +25,7 @@ export async function checkedAddress(context: BackendContext, target: ConnectTar
  * socket connects to an address it allowed. Undefined without a policy: the default lookup.
  * Sockets skip `lookup` for an address literal: the URL's own check judges those.
  */
-export function checkedLookup(context: BackendContext, target: Omit<ConnectTarget, 'host'>): LookupFunction | undefined {
+export function checkedLookup(context: Pick<BackendContext, 'guard'>, target: Omit<ConnectTarget, 'host'>): LookupFunction | undefined {
   const { guard } = context
   if (!guard) return undefined
   return (hostname: string, options: LookupOptions, callback: (err: NodeJS.ErrnoException | null, address: string | LookupAddress[], family?: number) => void) => {

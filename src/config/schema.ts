@@ -53,6 +53,29 @@ const timetable = z.string().superRefine((text, context) => {
     context.addIssue({ code: 'custom', message: (e as Error).message })
   }
 })
+const httpUrl = z.string().regex(/^https?:\/\/[^/]/i, 'must be an http:// or https:// URL')
+/** A destination base and the cache or CDN that serves it (see src/invalidate/invalidator.ts). */
+const invalidationBase = z
+  .object({
+    base: baseUrl,
+    publicUrl: httpUrl,
+    onFailure: z.enum(['fail', 'warn']).default('fail'),
+    provider: z.discriminatedUnion('type', [
+      z.object({ type: z.literal('http'), method: z.enum(['PURGE', 'BAN']).default('PURGE'), caches: z.array(httpUrl).min(1).optional(), keyHeader: z.object({ name: z.string().regex(/^[A-Za-z0-9-]+$/), token: z.string() }).strict().optional() }).strict(),
+      z.object({ type: z.literal('cloudfront'), distributionId: z.string().min(1), accessKeyId: z.string().optional(), secretAccessKey: z.string().optional(), region: z.string().default('us-east-1'), endpoint: httpUrl.optional() }).strict(),
+      z.object({ type: z.literal('akamai'), host: httpUrl, clientToken: z.string().min(1), clientSecret: z.string().min(1), accessToken: z.string().min(1), network: z.enum(['production', 'staging']).default('production'), action: z.enum(['invalidate', 'delete']).default('invalidate') }).strict(),
+    ]),
+  })
+  .strict()
+/** A receiver of task notifications (see src/notify/). */
+const webhook = z
+  .object({
+    name: z.string().regex(/^[A-Za-z0-9_.-]{1,64}$/, 'must be 1-64 letters, digits, _ . -'),
+    url: httpUrl,
+    secret: z.string().min(16, 'must be at least 16 characters (make one with: openssl rand -base64 32)'),
+    events: z.array(z.enum(['start', 'retry', 'end'])).min(1).default(['end']),
+  })
+  .strict()
 
 export const settings = {
   port: { env: 'APUBI_PORT', schema: z.coerce.number().int().min(0).max(65535).default(8080), help: 'TCP port of the SOAP endpoint' },
@@ -116,6 +139,9 @@ export const settings = {
   bandwidthHosts: { env: null, schema: z.record(z.string().refine((h) => isIP(h) !== 0 || z.hostname().safeParse(h).success, 'must be a host name or an IP address'), timetable).default({}), help: 'Per origin host (for s3, the bucket): a cap in the same form, e.g. { "origin-a.example.net": "08:00,4M 20:00,off" } (file only)' },
   mirrors: { env: null, schema: z.array(z.object({ base: baseUrl, origins: z.array(baseUrl).min(2, 'name at least two origins') }).strict()).default([]), help: 'Destination bases published to several origins: { "base": "sftp://origin-a/cdn/", "origins": ["sftp://origin-a/cdn/", "s3://backup-bucket/cdn/"] }; a task under the base is SUCCESS only once every origin has it (file only)' },
   adminTokens: { env: null, schema: z.array(z.object({ token: z.string().min(16, 'must be at least 16 characters'), role: z.enum(['read-only', 'operator']) }).strict()).default([]), help: 'More admin tokens, each { "token": "…", "role": "read-only" | "operator" } (file only)' },
+  invalidation: { env: null, schema: z.array(invalidationBase).default([]), help: 'Per destination base: the cache or CDN to tell after a load replaced files or a purge, { "base", "publicUrl", "onFailure": "fail" | "warn", "provider": { "type": "http" | "cloudfront" | "akamai", … } } (file only)' },
+  webhooks: { env: null, schema: z.array(webhook).refine((hooks) => new Set(hooks.map((h) => h.name)).size === hooks.length, 'names must differ').default([]), help: 'Receivers of signed task notifications, { "name", "url", "secret", "events": ["start", "retry", "end"] } (file only)' },
+  notifyMaxAttempts: { env: 'APUBI_NOTIFY_MAX_ATTEMPTS', schema: positiveInt.default(10), help: 'Attempts to deliver one notification (retried after APUBI_RETRY_BASE_MS, doubling up to APUBI_RETRY_MAX_MS) before it is given up; an operator can send it again' },
 } as const
 
 

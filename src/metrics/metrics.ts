@@ -48,7 +48,11 @@ export interface Metrics {
     taskEnded(task: ObservedTask, state: 'succeeded' | 'failed', now: number, code?: string): void
     taskRetrying(task: ObservedTask, code: string): void
     filePublished(task: ObservedTask, file: { readonly size: number; readonly resumedFrom: number }): void
+    invalidated(task: ObservedTask, call: { readonly provider: string; readonly ok: boolean }): void
+    invalidationWarned(task: ObservedTask, code: string): void
   }
+  /** For the notifier: one delivery attempt, by receiver name (from the config) and outcome. */
+  notificationSent(receiver: string, outcome: 'delivered' | 'retry' | 'failed'): void
   /** Reads the sources, then renders every metric in the text exposition format. */
   render(): Promise<string>
   readonly contentType: string
@@ -60,6 +64,7 @@ const SCHEMES: ReadonlySet<string> = new Set(['file', 'ftp', 'ftps', 'ftpes', 's
 const OPERATIONS: ReadonlySet<string> = new Set(['LoadAsset', 'PurgeAsset', 'GetTaskStatus'])
 const OUTCOME = /^(ok|ERR_[A-Z_]+)$/
 const KINDS = ['load', 'purge'] as const
+const PROVIDERS: ReadonlySet<string> = new Set(['http', 'cloudfront', 'akamai'])
 const STATES = ['queued', 'running', 'retry_wait', 'succeeded', 'failed', 'cancelled'] as const
 
 /** `file`, `ftp`, …; `other` for anything unexpected. */
@@ -101,6 +106,8 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers,
   })
   const files = new Counter({ name: 'apubi_transferred_files_total', help: 'Files published, by source and destination scheme', labelNames: ['source', 'destination'], registers })
+  const invalidations = new Counter({ name: 'apubi_invalidations_total', help: 'Requests to caches and CDNs after loads and purges, by provider and outcome (ok, failed); warned counts invalidations that failed on a base that only warns (the task succeeded)', labelNames: ['provider', 'outcome'], registers })
+  const notifications = new Counter({ name: 'apubi_notifications_total', help: 'Attempts to deliver a task notification, by receiver (as named in the config) and outcome (delivered, retry, failed)', labelNames: ['receiver', 'outcome'], registers })
   const tasks = new Gauge({ name: 'apubi_tasks', help: 'Tasks held in the database (finished ones until retention), by kind and state', labelNames: ['kind', 'state'], registers })
   const queueDepth = new Gauge({ name: 'apubi_queue_depth', help: 'Tasks waiting for a worker: queued, or waiting to be retried', registers })
   const oldestAge = new Gauge({ name: 'apubi_queue_oldest_age_seconds', help: 'How long the task due longest ago has waited for a worker; 0 when none waits', registers })
@@ -155,6 +162,15 @@ export function createMetrics(sources: MetricSources): Metrics {
         bytes.labels(...labels).inc(Math.max(0, file.size - file.resumedFrom))
         files.labels(...labels).inc()
       },
+      invalidated(_task, call) {
+        invalidations.labels(PROVIDERS.has(call.provider) ? call.provider : 'other', call.ok ? 'ok' : 'failed').inc()
+      },
+      invalidationWarned() {
+        invalidations.labels('any', 'warned').inc()
+      },
+    },
+    notificationSent(receiver, outcome) {
+      notifications.labels(receiver, outcome).inc()
     },
     async render() {
       const overview = await sources.overview()

@@ -3,7 +3,8 @@ import type { OriginProgress } from '../transfer/index.js'
 import { originOutcomes } from './origins.js'
 import type { TaskStore } from './store.js'
 import type { LiveProgress } from './throughput.js'
-import { OPERATOR_STATES, type OperatorState, type PublishedFile, type Task, type TaskCounts, type TaskError, type TaskQuery, type TaskState, type TaskSummary } from './types.js'
+import type { Delivery, DeliveryQuery } from './outbox.js'
+import { OPERATOR_STATES, type OperatorState, type PublishedFile, type RecordedInvalidation, type Task, type TaskCounts, type TaskError, type TaskQuery, type TaskState, type TaskSummary } from './types.js'
 import { CANCELLED_BY_OPERATOR, type Worker } from './worker.js'
 
 /** A listed task, with its live progress while it runs in this process. */
@@ -18,6 +19,10 @@ export interface TaskDetail {
   readonly errors: readonly TaskError[]
   /** The files it published, with their checksums, in path order. */
   readonly files: readonly PublishedFile[]
+  /** Its requests to caches and CDNs and their answers, oldest first. */
+  readonly invalidations: readonly RecordedInvalidation[]
+  /** Its notifications, newest first. */
+  readonly deliveries: readonly Delivery[]
   readonly live?: LiveProgress
   /** A task to a mirrored base: how each origin stands. */
   readonly origins?: readonly OriginProgress[]
@@ -55,6 +60,8 @@ export interface OperatorServiceOptions {
   readonly onSubmitted: () => void
   /** The base URLs (redacted) of the origins a target is published to, when it is mirrored. */
   readonly originsOf?: (target: string) => readonly string[]
+  /** Called after a notification was queued again, so the notifier sends it without waiting. */
+  readonly onResent?: () => void
 }
 
 const HOUR_MS = 3_600_000
@@ -82,11 +89,32 @@ export class OperatorService {
     const { store, worker } = this.options
     const task = await store.get(id)
     if (!task) throw notFound(id)
-    const [errors, files] = await Promise.all([store.errors(id), store.files(id)])
+    const [errors, files, invalidations, deliveries] = await Promise.all([
+      store.errors(id),
+      store.files(id),
+      store.invalidations(id),
+      store.outbox.list({ taskId: id, limit: 100, offset: 0 }),
+    ])
     const live = worker.live().get(id)
     const bases = this.options.originsOf?.(task.target) ?? []
     const origins = bases.length > 1 ? originOutcomes(task, files, live, bases) : undefined
-    return { task, errors, files, ...(live && { live }), ...(origins && { origins }) }
+    return { task, errors, files, invalidations, deliveries: deliveries.deliveries, ...(live && { live }), ...(origins && { origins }) }
+  }
+
+  /** Notifications, newest first, and how many match in all. */
+  deliveries(query: DeliveryQuery): Promise<{ deliveries: Delivery[]; total: number }> {
+    return this.options.store.outbox.list(query)
+  }
+
+  /**
+   * Queues a notification to be sent again from its first attempt, whatever became of it.
+   * @throws PublishError ERR_TASK_NOT_FOUND when there is no such notification.
+   */
+  async resend(id: string): Promise<Delivery> {
+    const delivery = await this.options.store.outbox.resend(id, this.options.now())
+    if (!delivery) throw new PublishError('ERR_TASK_NOT_FOUND', `No notification ${id}`)
+    this.options.onResent?.()
+    return delivery
   }
 
   /** `dayStart`: where "today" begins (epoch ms); the start of the UTC day when absent. */

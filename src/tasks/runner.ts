@@ -1,7 +1,11 @@
-import { checkPackageRequest, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
-import type { TaskRunner } from './worker.js'
+import { asPublishError, type PublishError } from '../errors.js'
+import type { InvalidationCall, Invalidator, TargetInvalidation } from '../invalidate/index.js'
+import { checkPackageRequest, inventory, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
+import type { FileLog, TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
+/** A mirrored task's file records are kept per origin (`@2/a/b.ts`, see originRecord): the file is `a/b.ts`. */
+const originPrefix = /^@\d+(?:\/|$)/
 
 /**
  * Turns a task into transfer work. The location policy is checked again here, at the time of the
@@ -9,25 +13,36 @@ const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
  * restart). Host names are not resolved here: every backend gets the policy's `guard`, so each
  * connection resolves its host through the policy and connects to the address it checked, and each
  * file path is checked again as it is opened. A refusal fails the task with ERR_POLICY_DENIED, not retried.
+ *
+ * Where the target lies under a destination base with invalidation, the work ends by telling its
+ * cache or CDN: after a load into a target that existed (something was replaced), its manifests or
+ * files; after a purge of something that existed, all of it (see invalidate/).
  */
 export interface RunnerExtras {
   /** Caps on the bytes per second tasks write. */
   readonly bandwidth?: Bandwidth
   /** Destination bases published to several origins. */
   readonly mirrors?: readonly Mirror[]
+  /** The caches and CDNs to tell after the work, by destination base. */
+  readonly invalidator?: Invalidator
 }
 
-export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions, { bandwidth, mirrors = [] }: RunnerExtras = {}): TaskRunner {
+export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptions, { bandwidth, mirrors = [], invalidator }: RunnerExtras = {}): TaskRunner {
   const shared = guarded(policy, transfer)
   return async (task, signal, onProgress, files) => {
     const options: TransferOptions = bandwidth ? { ...shared, bandwidth: bandwidth.forTask(task.id) } : shared
+    const published = new Set(files.completed.keys())
+    const lastAttempt = task.attempts >= task.maxAttempts
     const job = {
       taskId: task.id,
       signal,
       onProgress,
-      lastAttempt: task.attempts >= task.maxAttempts,
+      lastAttempt,
       completed: files.completed,
-      onFile: files.record,
+      onFile: (file: Parameters<FileLog['record']>[0]) => {
+        published.add(file.rel)
+        files.record(file)
+      },
     }
     const target = parseLocation(task.target)
     policy.check(target)
@@ -35,13 +50,26 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
     const origins = originsOf(task.target, mirrors).map(({ url, base }) => ({ location: parseLocation(url), base }))
     for (const { location } of origins) policy.check(location)
     const mirrored = origins.length > 1
+    const invalidation = invalidator?.forTarget(task.target)
+    // Each attempt has its own reference: a CDN that deduplicates by it takes a retry as new.
+    const reference = `${task.id}-${task.attempts}`
     if (task.kind === 'purge') {
+      const before = invalidation && (await inventory(target, !invalidation.byPrefix, job, options))
       await (mirrored ? purgeMirrored(origins, job, options) : purge(target, job, options))
+      if (invalidation && before && before.type !== 'absent') {
+        const held = before.type === 'directory' ? before.files : []
+        await invalidate(invalidation, files, lastAttempt, (record) => invalidation.afterPurge(before.type === 'directory', held, reference, record, signal))
+      }
       return task.destination
     }
     const source = parseLocation(task.source ?? '')
     policy.check(source)
+    const before = invalidation && (await inventory(target, false, job, options))
     const { directory, name, package: verified } = await (mirrored ? publishMirrored(source, origins, job, options) : publish(source, target, job, options))
+    if (invalidation && before && before.type !== 'absent') {
+      const rels = [...new Set([...published].filter((rel) => !/^@\d+$/.test(rel)).map((rel) => rel.replace(originPrefix, '')))].sort()
+      await invalidate(invalidation, files, lastAttempt, (record) => invalidation.afterLoad(rels, target.isDirectory, reference, record, signal))
+    }
     // A file published into a directory lives under its own name there: say so to the WFM.
     const finalDestination = directory || !target.isDirectory ? task.destination : task.destination + (absoluteUrl.test(task.destination) ? encodeURIComponent(name) : name)
     return { finalDestination, ...(verified && { package: verified }) }
@@ -60,4 +88,20 @@ function guarded(policy: LocationPolicy, transfer: TransferOptions): TransferOpt
 export function createLoadCheck(policy: LocationPolicy, transfer: TransferOptions): (source: Location, target: Location) => Promise<void> {
   const options = guarded(policy, transfer)
   return (source, target) => checkPackageRequest(source, target, options)
+}
+
+/**
+ * Runs an invalidation, each request recorded on the task. A failure fails the attempt (a transient
+ * one is retried like a transfer) unless the base only warns: then, once retries are over or for a
+ * refusal no retry would change, the task goes on to succeed and the failure is reported as a warning.
+ */
+async function invalidate(invalidation: TargetInvalidation, files: FileLog, lastAttempt: boolean, work: (record: (call: InvalidationCall) => void) => Promise<void>): Promise<void> {
+  files.step?.('invalidating')
+  try {
+    await work((call) => files.invalidated?.(call))
+  } catch (e) {
+    const error: PublishError = asPublishError(e)
+    if (invalidation.onFailure === 'fail' || (error.retryable && !lastAttempt) || error.code === 'ERR_CANCELLED' || error.code === 'ERR_SHUTDOWN') throw error
+    files.warned?.(error)
+  }
 }

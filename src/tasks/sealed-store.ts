@@ -2,7 +2,7 @@ import { isPublishError } from '../errors.js'
 import { redact, type Logger } from '../observability/index.js'
 import type { Sealer } from './sealing.js'
 import type { TaskStore } from './store.js'
-import type { Claimed, NewTask, Outcome, Task, TaskError, TaskQuery } from './types.js'
+import type { Claimed, InvalidationRecord, NewTask, Outcome, Task, TaskError, TaskQuery } from './types.js'
 
 /**
  * A task store that keeps the URLs of tasks sealed at rest (see sealing.ts), over any store engine:
@@ -94,6 +94,19 @@ class SealedTaskStore implements TaskStore {
 
   files(id: string) {
     return this.inner.files(id)
+  }
+
+  recordInvalidation(claimed: Claimed, record: InvalidationRecord, now: number) {
+    return this.inner.recordInvalidation(claimed, record, now)
+  }
+
+  invalidations(id: string) {
+    return this.inner.invalidations(id)
+  }
+
+  /** Deliveries hold no secret: their documents show locations redacted. */
+  get outbox() {
+    return this.inner.outbox
   }
 
   finish(claimed: Claimed, outcome: Outcome, now: number) {

@@ -1,4 +1,5 @@
-import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery } from './types.js'
+import type { OutboxStore } from './outbox.js'
+import type { Claimed, InvalidationRecord, RecordedInvalidation, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery } from './types.js'
 
 /**
  * All the engine sees of persistence. Every time is epoch ms from the caller's clock, so tests move
@@ -22,6 +23,12 @@ export interface TaskStore {
   recordFile(claimed: Claimed, file: PublishedFile, now: number): Promise<boolean>
   /** The files a task published, in path order. */
   files(id: string): Promise<PublishedFile[]>
+  /** Records a request to a cache or CDN and its answer, under the current attempt. */
+  recordInvalidation(claimed: Claimed, record: InvalidationRecord, now: number): Promise<boolean>
+  /** The invalidation requests of a task, oldest first. */
+  invalidations(id: string): Promise<RecordedInvalidation[]>
+  /** The notification outbox, in the same database. */
+  readonly outbox: OutboxStore
   finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean>
   /** Gives a running task back without counting the attempt (graceful shutdown). */
   release(claimed: Claimed, now: number): Promise<boolean>

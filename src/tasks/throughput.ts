@@ -11,6 +11,8 @@ export interface LiveProgress extends Progress {
   readonly etaSeconds?: number
   /** The task's fair share of the tightest bandwidth cap it writes under; absent: no cap holds it. */
   readonly limitBytesPerSecond?: number
+  /** What the task is doing (set by the worker): copying, or telling caches and CDNs afterwards. */
+  readonly step?: 'transfer' | 'invalidating'
 }
 
 /**

@@ -189,3 +189,21 @@ export interface TaskCounts {
   /** When the task waiting longest for a worker became due (epoch ms); undefined when none waits. */
   readonly oldestDueAt?: number
 }
+
+/** A request to a cache or CDN made after a task's work, and its answer (no secret in it). */
+export interface InvalidationRecord {
+  readonly provider: string
+  /** Method and URL. */
+  readonly request: string
+  /** The URLs or paths asked for. */
+  readonly subject: string
+  readonly status?: number
+  readonly answer: string
+  readonly ok: boolean
+}
+
+/** An invalidation record as the task keeps it: with the attempt that made it and when. */
+export interface RecordedInvalidation extends InvalidationRecord {
+  readonly attempt: number
+  readonly at: number
+}

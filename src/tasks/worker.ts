@@ -4,12 +4,22 @@ import { redact, type Logger } from '../observability/index.js'
 import { retryDelayMs } from './retry.js'
 import type { TaskStore } from './store.js'
 import { RateMeter, type LiveProgress } from './throughput.js'
-import type { Claimed, PackageSummary, Progress, PublishedFile, Task } from './types.js'
+import { wakeableDelay } from './wakeable-delay.js'
+import type { Claimed, InvalidationRecord, PackageSummary, Progress, PublishedFile, Task } from './types.js'
 
-/** What a runner may keep across attempts: the files already published, and a way to add one. */
+/**
+ * What a runner may keep across attempts: the files already published, and a way to add one; and
+ * what it reports besides (the requests of an invalidation, a failure that only warns).
+ */
 export interface FileLog {
   readonly completed: ReadonlyMap<string, PublishedFile>
   record(file: PublishedFile): void
+  /** A request to a cache or CDN and its answer. */
+  invalidated?(call: InvalidationRecord): void
+  /** A failure that does not fail the task (an invalidation whose base only warns). */
+  warned?(error: PublishError): void
+  /** The work moved on to another step (shown in live progress). */
+  step?(step: TaskStep): void
 }
 
 /** What a task's work ends with: the final DestinationAsset, and what was verified of a streaming package. */
@@ -17,6 +27,9 @@ export interface TaskResult {
   readonly finalDestination: string
   readonly package?: PackageSummary
 }
+
+/** What a running task is doing: copying or removing files, then telling caches and CDNs. */
+export type TaskStep = 'transfer' | 'invalidating'
 
 /** Does a task's work; resolves with the final DestinationAsset (or more). Must give up when `signal` aborts. */
 export type TaskRunner = (task: Task, signal: AbortSignal, onProgress: (p: Progress) => void, files: FileLog) => Promise<string | TaskResult>
@@ -47,6 +60,10 @@ export interface WorkerObserver {
   taskRetrying?(task: Task, code: Code): void
   /** A file reached its final name. */
   filePublished?(task: Task, file: PublishedFile): void
+  /** A cache or CDN answered a request of an invalidation (or did not). */
+  invalidated?(task: Task, call: InvalidationRecord): void
+  /** An invalidation failed and the task succeeds anyway (its base only warns). */
+  invalidationWarned?(task: Task, code: Code): void
 }
 
 /** The reason a cancelled task ends with. */
@@ -61,7 +78,7 @@ const PROGRESS_WRITE_MS = 1_000
  */
 export class Worker {
   private state: 'idle' | 'running' | 'stopping' | 'stopped' = 'idle'
-  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController; meter: RateMeter }>()
+  private readonly active = new Map<string, { done: Promise<void>; controller: AbortController; meter: RateMeter; step: TaskStep }>()
   private wakeUp: (() => void) | undefined
   private loop: Promise<void> = Promise.resolve()
 
@@ -95,9 +112,9 @@ export class Worker {
   live(): Map<string, LiveProgress> {
     const now = this.options.now()
     const live = new Map<string, LiveProgress>()
-    for (const [id, { meter }] of this.active) {
-      const progress = meter.read(now, this.options.expectedRate?.(id))
-      if (progress) live.set(id, progress)
+    for (const [id, { meter, step }] of this.active) {
+      const progress = meter.read(now, this.options.expectedRate?.(id)) ?? (step === 'invalidating' ? { bytesDone: 0, bytesTotal: 0, filesDone: 0, filesTotal: 0, bytesPerSecond: 0 } : undefined)
+      if (progress) live.set(id, { ...progress, step })
     }
     return live
   }
@@ -147,13 +164,9 @@ export class Worker {
         this.run(claimed)
         continue
       }
-      await new Promise<void>((resolve) => {
-        const timer = setTimeout(resolve, this.options.pollMs)
-        this.wakeUp = () => {
-          clearTimeout(timer)
-          resolve()
-        }
-      })
+      const pause = wakeableDelay(this.options.pollMs)
+      this.wakeUp = pause.wake
+      await pause.done
       this.wakeUp = undefined
     }
   }
@@ -168,7 +181,7 @@ export class Worker {
         this.active.delete(claimed.task.id)
         this.wake()
       })
-    this.active.set(claimed.task.id, { done, controller, meter: new RateMeter() })
+    this.active.set(claimed.task.id, { done, controller, meter: new RateMeter(), step: 'transfer' })
   }
 
   private async execute(claimed: Claimed, controller: AbortController): Promise<void> {
@@ -206,7 +219,20 @@ export class Worker {
           store.recordFile(claimed, file, options.now()).catch((e) => log.warn({ err: e }, 'recording a file failed'))
           options.observer?.filePublished?.(task, file)
         }
-        const returned = await this.runner(task, controller.signal, onProgress, { completed, record })
+        const invalidated = (call: InvalidationRecord): void => {
+          log.info({ provider: call.provider, request: call.request, status: call.status, ok: call.ok }, 'invalidation request')
+          store.recordInvalidation(claimed, call, options.now()).catch((e) => log.warn({ err: e }, 'recording an invalidation failed'))
+          options.observer?.invalidated?.(task, call)
+        }
+        const warned = (error: PublishError): void => {
+          log.warn({ code: error.code, error: redact(error.message) }, 'invalidation failed; the task succeeds anyway (onFailure: warn)')
+          options.observer?.invalidationWarned?.(task, error.code)
+        }
+        const step = (next: TaskStep): void => {
+          const active = this.active.get(task.id)
+          if (active) active.step = next
+        }
+        const returned = await this.runner(task, controller.signal, onProgress, { completed, record, invalidated, warned, step })
         result = typeof returned === 'string' ? { finalDestination: returned } : returned
       } catch (thrown) {
         // A cancelled or failed task shows how far it got, not whatever the last periodic write held.

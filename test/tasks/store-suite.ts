@@ -868,6 +868,107 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
       )
     })
 
+    describe('invalidation records', () => {
+      it(
+        'keeps each request and answer under the attempt that made it; refused after the lease is lost',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          const call = { provider: 'http', request: 'PURGE http://cache:6081/vod/a.m3u8', subject: 'https://cdn.example/vod/a.m3u8', status: 200, answer: 'Purged', ok: true }
+          assert.equal(await store.recordInvalidation(claimed, call, T0 + 1), true)
+          assert.equal(await store.recordInvalidation(claimed, { ...call, status: undefined, answer: 'ECONNREFUSED', ok: false }, T0 + 2), true)
+          assert.equal(await store.finish(claimed, succeeded('movies/a.ts'), T0 + 3), true)
+          assert.equal(await store.recordInvalidation(claimed, call, T0 + 4), false)
+          assert.deepEqual(await store.invalidations(claimed.task.id), [
+            { attempt: 1, at: T0 + 1, ...call },
+            { attempt: 1, at: T0 + 2, provider: 'http', request: call.request, subject: call.subject, answer: 'ECONNREFUSED', ok: false },
+          ])
+        }),
+      )
+    })
+
+    describe('notification outbox', () => {
+      const receivers = (document: string) => [
+        { receiver: 'mam', document },
+        { receiver: 'chat', document },
+      ]
+
+      it(
+        'records start, retry and end as the task changes state, whichever way it ends',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          assert.equal(await store.finish(claimed, retryAt(T0 + 10), T0 + 1), true)
+          const again = await store.claim('w1', LEASE_MS, T0 + 10)
+          assert.equal(await store.finish(again!, succeeded('movies/a.ts'), T0 + 11), true)
+          const { id: cancelled } = await store.submit(newTask(), T0 + 12)
+          assert.equal(await store.cancel(cancelled, { code: 'ERR_CANCELLED', message: 'cancelled by operator' }, T0 + 13), true)
+          const { id: lost } = await store.submit(newTask({ maxAttempts: 1 }), T0 + 14)
+          await store.claim('w1', LEASE_MS, T0 + 14)
+          assert.equal(await store.requeueExpired(T0 + 14 + LEASE_MS + 1), 1)
+          const events = (await store.outbox.events(100)).map(({ taskId, event, attempt }) => ({ taskId, event, attempt }))
+          const id = claimed.task.id
+          assert.deepEqual(events, [
+            { taskId: id, event: 'start', attempt: 1 },
+            { taskId: id, event: 'retry', attempt: 1 },
+            { taskId: id, event: 'start', attempt: 2 },
+            { taskId: id, event: 'end', attempt: 2 },
+            { taskId: cancelled, event: 'end', attempt: 0 },
+            { taskId: lost, event: 'start', attempt: 1 },
+            { taskId: lost, event: 'end', attempt: 1 },
+          ])
+        }),
+      )
+
+      it(
+        'expands an event once into one delivery per receiver, and sends each under a lease',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          await store.finish(claimed, succeeded('movies/a.ts'), T0 + 1)
+          const end = (await store.outbox.events(100)).find((e) => e.event === 'end')!
+          assert.equal(await store.outbox.expand(end, receivers('{"a":1}'), T0 + 2), true)
+          assert.equal(await store.outbox.expand(end, receivers('{"a":2}'), T0 + 2), false)
+          assert.deepEqual((await store.outbox.events(100)).map((e) => e.event), ['start'])
+          const first = await store.outbox.claim(LEASE_MS, T0 + 3)
+          const second = await store.outbox.claim(LEASE_MS, T0 + 3)
+          assert.equal(await store.outbox.claim(LEASE_MS, T0 + 3), undefined)
+          assert.deepEqual([first?.receiver, second?.receiver].sort(), ['chat', 'mam'])
+          assert.equal(first?.document, '{"a":1}')
+          assert.equal(first?.attempts, 1)
+          assert.equal(await store.outbox.settle(first!, { state: 'delivered', status: 204 }, T0 + 4), true)
+          assert.equal(await store.outbox.settle(second!, { state: 'pending', nextAt: T0 + 100, status: 503, error: 'answered 503' }, T0 + 4), true)
+          assert.equal(await store.outbox.claim(LEASE_MS, T0 + 50), undefined)
+          const retried = await store.outbox.claim(LEASE_MS, T0 + 100)
+          assert.equal(retried?.id, second?.id)
+          assert.equal(retried?.attempts, 2)
+          // Its sender died: after the lease, another takes it, and the first can no longer settle it.
+          const taken = await store.outbox.claim(LEASE_MS, T0 + 100 + LEASE_MS + 1)
+          assert.equal(taken?.id, second?.id)
+          assert.equal(await store.outbox.settle(retried!, { state: 'delivered', status: 200 }, T0 + 1200), false)
+          assert.equal(await store.outbox.settle(taken!, { state: 'failed', status: 410, error: 'answered 410' }, T0 + 1200), true)
+          const listed = await store.outbox.list({ taskId: claimed.task.id, limit: 10, offset: 0 })
+          assert.equal(listed.total, 2)
+          assert.deepEqual(listed.deliveries.map((d) => [d.receiver, d.state, d.lastStatus]).sort(), [['chat', 'failed', 410], ['mam', 'delivered', 204]])
+          assert.equal((await store.outbox.list({ state: 'failed', limit: 10, offset: 0 })).total, 1)
+        }),
+      )
+
+      it(
+        'sends a delivery again from its first attempt when an operator asks',
+        withStore(async (store) => {
+          const claimed = await submitAndClaim(store)
+          await store.finish(claimed, failed('missing'), T0 + 1)
+          const end = (await store.outbox.events(100)).find((e) => e.event === 'end')!
+          await store.outbox.expand(end, [{ receiver: 'mam', document: '{}' }], T0 + 2)
+          const sent = await store.outbox.claim(LEASE_MS, T0 + 3)
+          await store.outbox.settle(sent!, { state: 'delivered', status: 200 }, T0 + 4)
+          const again = await store.outbox.resend(sent!.id, T0 + 5)
+          assert.equal(again?.state, 'pending')
+          assert.equal(again?.attempts, 0)
+          assert.equal((await store.outbox.claim(LEASE_MS, T0 + 5))?.id, sent!.id)
+          assert.equal(await store.outbox.resend(randomUUID(), T0 + 6), undefined)
+        }),
+      )
+    })
+
     describe('ping', () => {
       it(
         'resolves while the database answers',

@@ -494,11 +494,11 @@ describe('Worker', () => {
       onProgress({ bytesDone: 0, bytesTotal: 10_000, filesDone: 0, filesTotal: 2 })
       now = T0 + 2_000
       onProgress({ bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2 })
-      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 2_000, etaSeconds: 3 })
+      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 2_000, etaSeconds: 3, step: 'transfer' })
       now = T0 + 4_000
       assert.equal(worker.live().get(id)?.bytesPerSecond, 1_000, 'nothing came for 2 s: the rate falls')
       now = T0 + 60_000
-      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 0 }, 'stalled: no rate, no ETA')
+      assert.deepEqual(worker.live().get(id), { bytesDone: 4_000, bytesTotal: 10_000, filesDone: 1, filesTotal: 2, bytesPerSecond: 0, step: 'transfer' }, 'stalled: no rate, no ETA')
       await worker.cancel(id)
       assert.equal(worker.live().has(id), false)
     })
@@ -531,6 +531,40 @@ describe('Worker', () => {
       worker.wake()
       await inState(purge, 'failed')
       assert.deepEqual(events, ['load retry ERR_TRANSFER', 'load file a.ts', 'load succeeded 60000', 'purge failed 60000 ERR_NOT_FOUND'])
+    })
+
+    it('shows a task invalidating, records each invalidation request on it, and reports a warning without failing it', async () => {
+      const events: string[] = []
+      const invalidating = deferred<void>()
+      const release = deferred<void>()
+      const call = { provider: 'http', request: 'PURGE http://cache:6081/a.ts', subject: 'https://cdn.example/a.ts', answer: 'ECONNREFUSED', ok: false }
+      const worker = startWorker(
+        async (_task, _signal, _progress, files) => {
+          files.step?.('invalidating')
+          files.invalidated?.(call)
+          invalidating.resolve()
+          await release.promise
+          files.warned?.(new PublishError('ERR_UNREACHABLE', 'PURGE http://cache:6081/a.ts: ECONNREFUSED'))
+          return 'movies/a.ts'
+        },
+        {
+          observer: {
+            invalidated: (task, c) => events.push(`${task.kind} invalidated ${c.ok}`),
+            invalidationWarned: (task, code) => events.push(`${task.kind} warned ${code}`),
+          },
+        },
+      )
+      const id = await submit()
+      worker.wake()
+      await invalidating.promise
+      assert.equal(worker.live().get(id)?.step, 'invalidating')
+      release.resolve()
+      await inState(id, 'succeeded')
+      assert.deepEqual(events, ['load invalidated false', 'load warned ERR_UNREACHABLE'])
+      assert.deepEqual(
+        (await store.invalidations(id)).map(({ attempt, ok, request }) => ({ attempt, ok, request })),
+        [{ attempt: 1, ok: false, request: call.request }],
+      )
     })
   })
 })

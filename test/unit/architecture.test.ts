@@ -24,14 +24,17 @@ const imports = sources(src).flatMap((file) =>
 
 /** Which folders each folder may import (besides itself, errors.ts and the shared leaves). */
 const allowed: Record<string, string[]> = {
-  main: ['admin', 'backends', 'config', 'http', 'metrics', 'soap', 'tasks', 'transfer'],
+  main: ['admin', 'backends', 'config', 'http', 'invalidate', 'metrics', 'notify', 'soap', 'tasks', 'transfer'],
   admin: ['tasks'],
   metrics: [],
   cli: ['main', 'client', 'config', 'conformance'],
   client: ['soap'],
   conformance: ['client', 'soap'],
   soap: ['tasks'],
-  tasks: ['transfer'],
+  tasks: ['transfer', 'invalidate'],
+  invalidate: ['outbound'],
+  notify: ['tasks', 'outbound'],
+  outbound: [],
   transfer: ['backends', 'packages'],
   backends: ['packages'],
   packages: [],
@@ -91,18 +94,21 @@ describe('architecture', () => {
 
   it('each folder has an index.ts, and its exports are the ones reviewed', async () => {
     const exported: Record<string, string[]> = {}
-    for (const folder of ['admin', 'backends', 'client', 'config', 'conformance', 'http', 'metrics', 'observability', 'packages', 'soap', 'tasks', 'transfer']) {
+    for (const folder of ['admin', 'backends', 'client', 'config', 'conformance', 'http', 'invalidate', 'metrics', 'notify', 'observability', 'outbound', 'packages', 'soap', 'tasks', 'transfer']) {
       exported[folder] = Object.keys(await import(join(src, folder, 'index.ts'))).sort()
     }
     assert.deepEqual(exported, {
       admin: ['adminGuard', 'createAdminAccess', 'createAdminEdge'],
-      backends: ['createHostLimiter', 'isScheme', 'openBackend'],
+      backends: ['checkedLookup', 'createHostLimiter', 'isScheme', 'openBackend'],
       client: ['AdminApiError', 'AdminClient', 'ApubiClient', 'ApubiFault', 'usernameToken'],
       config: ['loadConfig', 'parseTimetable', 'settings'],
       conformance: ['CHECKS', 'Endpoint', 'renderJunit', 'renderTable', 'runChecks', 'simulate'],
       http: ['createEdgeServer'],
+      invalidate: ['createInvalidator', 'edgeGridAuthorization', 'edgeGridTimestamp', 'endpointsOf'],
       metrics: ['answerWhileStarting', 'createMetrics', 'createProbeEdge'],
+      notify: ['Notifier', 'notificationDocument', 'signatureHeaders', 'verifySignature'],
       observability: ['REDACTED', 'clip', 'createLogger', 'redact', 'secretValuesIn', 'thisInstance'],
+      outbound: ['sendOutbound'],
       packages: ['encodePath', 'enumeratePackage', 'manifestFormat', 'readManifest'],
       soap: [
         'APUBI_NS',
@@ -121,8 +127,8 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping'],
-      transfer: ['Bandwidth', 'checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'isRelativeDestination', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping', 'wakeableDelay'],
+      transfer: ['Bandwidth', 'checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'createOutboundChecks', 'inventory', 'isRelativeDestination', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })
 })

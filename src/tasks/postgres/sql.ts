@@ -75,6 +75,61 @@ export const migrations: readonly string[] = [
     name text PRIMARY KEY,
     value text NOT NULL
   );`,
+  // Each request to a cache or CDN after a task's work, and its answer.
+  `CREATE TABLE task_invalidation (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id text NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    attempt integer NOT NULL,
+    at bigint NOT NULL,
+    provider text NOT NULL,
+    request text NOT NULL,
+    subject text NOT NULL,
+    status integer,
+    answer text NOT NULL,
+    ok boolean NOT NULL
+  );
+  CREATE INDEX task_invalidation_task ON task_invalidation (task_id, seq);`,
+  // The notification outbox. The trigger records every change of state that notifications speak of,
+  // in the transaction that makes it, whichever statement does (finish, cancel, expired lease): a
+  // crash between a task's end and its notification loses nothing. The notifier of one instance
+  // turns each event into one delivery per receiver (deleting the event decides which instance).
+  `CREATE TABLE task_event (
+    seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+    task_id text NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    event text NOT NULL CHECK (event IN ('start', 'retry', 'end')),
+    attempt integer NOT NULL,
+    at bigint NOT NULL
+  );
+  CREATE FUNCTION task_event_record() RETURNS trigger LANGUAGE plpgsql AS $$
+  BEGIN
+    INSERT INTO task_event (task_id, event, attempt, at)
+    VALUES (NEW.id, CASE NEW.state WHEN 'running' THEN 'start' WHEN 'retry_wait' THEN 'retry' ELSE 'end' END, NEW.attempts, NEW.updated_at);
+    RETURN NULL;
+  END $$;
+  CREATE TRIGGER task_event_record AFTER UPDATE OF state ON task FOR EACH ROW
+    WHEN (NEW.state <> OLD.state AND NEW.state <> 'queued') EXECUTE FUNCTION task_event_record();
+  CREATE TABLE delivery (
+    id text COLLATE "C" PRIMARY KEY,
+    event_seq bigint NOT NULL,
+    task_id text NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    event text NOT NULL,
+    receiver text NOT NULL,
+    document text NOT NULL,
+    state text NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts integer NOT NULL DEFAULT 0,
+    next_at bigint NOT NULL,
+    lease_token integer NOT NULL DEFAULT 0,
+    lease_until bigint,
+    last_status integer,
+    last_error text,
+    created_at bigint NOT NULL,
+    updated_at bigint NOT NULL,
+    delivered_at bigint,
+    UNIQUE (event_seq, receiver)
+  );
+  CREATE INDEX delivery_due ON delivery (next_at) WHERE state = 'pending';
+  CREATE INDEX delivery_task ON delivery (task_id);
+  CREATE INDEX delivery_created ON delivery (created_at);`,
 ]
 
 /** Where migrate.ts records the versions applied. */
@@ -275,3 +330,49 @@ export const tryHostSlot = `SELECT pg_try_advisory_lock($1::integer, $2::integer
 
 /** Frees the slot and tells the other instances waiting for this host. */
 export const releaseHostSlot = `SELECT pg_advisory_unlock($1::integer, $2::integer), pg_notify('${hostSlotChannel}', $1::text)`
+
+// Cache invalidation records.
+
+export const recordInvalidation = `INSERT INTO task_invalidation (task_id, attempt, at, provider, request, subject, status, answer, ok)
+  SELECT id, attempts, $3, $4, $5, $6, $7, $8, $9 FROM task
+  WHERE id = $1 AND lease_token = $2 AND state = 'running'
+  FOR SHARE`
+
+export const invalidationsOfTask = `SELECT attempt, at, provider, request, subject, status, answer, ok
+  FROM task_invalidation WHERE task_id = $1 ORDER BY seq`
+
+// The notification outbox (see the migration above).
+
+export const pendingEvents = `SELECT seq, task_id, event, attempt, at FROM task_event ORDER BY seq LIMIT $1`
+
+/** Whoever deletes the event expands it; a concurrent expander finds no row and inserts nothing. */
+export const takeEvent = `DELETE FROM task_event WHERE seq = $1`
+
+export const insertDelivery = `INSERT INTO delivery (id, event_seq, task_id, event, receiver, document, state, next_at, created_at, updated_at)
+  VALUES ($1, $2, $3, $4, $5, $6, 'pending', $7, $7, $7)
+  ON CONFLICT (event_seq, receiver) DO NOTHING`
+
+const deliveryColumns = `id, task_id, event, receiver, document, state, attempts, next_at, lease_token, last_status, last_error,
+  created_at, updated_at, delivered_at`
+
+/** The due delivery longest waiting, locked so that another instance's sender skips it. */
+export const claimDelivery = `UPDATE delivery SET lease_token = lease_token + 1, lease_until = $1, attempts = attempts + 1, updated_at = $2
+  WHERE id = (SELECT id FROM delivery WHERE state = 'pending' AND next_at <= $2 AND (lease_until IS NULL OR lease_until < $2)
+    ORDER BY next_at LIMIT 1 FOR UPDATE SKIP LOCKED)
+  RETURNING ${deliveryColumns}`
+
+export const settleDelivery = `UPDATE delivery SET state = $3, next_at = $4, lease_until = NULL, last_status = $5,
+    last_error = $6, updated_at = $7, delivered_at = CASE WHEN $3 = 'delivered' THEN $7::bigint END
+  WHERE id = $1 AND lease_token = $2 AND state = 'pending'`
+
+export const listDeliveries = `SELECT ${deliveryColumns} FROM delivery
+  WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR task_id = $2)
+  ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4`
+
+export const countDeliveries = `SELECT count(*)::integer AS total FROM delivery WHERE ($1::text IS NULL OR state = $1) AND ($2::text IS NULL OR task_id = $2)`
+
+/** Again from the start, whatever became of it; the lease token moves on, so a sender still at it cannot settle it. */
+export const resendDelivery = `UPDATE delivery SET state = 'pending', attempts = 0, next_at = $2, lease_until = NULL,
+    lease_token = lease_token + 1, updated_at = $2, delivered_at = NULL
+  WHERE id = $1
+  RETURNING ${deliveryColumns}`

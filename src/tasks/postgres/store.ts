@@ -3,8 +3,9 @@ import type pg from 'pg'
 import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
-import type { Claimed, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
+import type { Claimed, InvalidationRecord, NewTask, Outcome, RecordedInvalidation, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
 import { orderOf, toSummary, toTask, type Row } from '../rows.js'
+import { PostgresOutbox } from './outbox.js'
 import * as sql from './sql.js'
 
 /** A task from its row; the metadata pairs as this store keeps them. */
@@ -23,11 +24,14 @@ const SUBMIT_ATTEMPTS = 5
 export class PostgresTaskStore implements TaskStore {
   /** Per task, the last write made under a lease; the next one waits for it (see `inOrder`). */
   private readonly writes = new Map<string, Promise<unknown>>()
+  readonly outbox: PostgresOutbox
 
   constructor(
     private readonly pool: pg.Pool,
     private readonly onClose: () => Promise<void> = async () => {},
-  ) {}
+  ) {
+    this.outbox = new PostgresOutbox(pool)
+  }
 
   /**
    * Runs the writes of one claimed task in the order they were made. The worker does not wait for
@@ -129,6 +133,16 @@ export class PostgresTaskStore implements TaskStore {
       verifiedBy: row['verified_by'] as PublishedFile['verifiedBy'],
       resumedFrom: row['resumed_from'] as number,
     }))
+  }
+
+  recordInvalidation(claimed: Claimed, record: InvalidationRecord, now: number): Promise<boolean> {
+    const values = [claimed.task.id, claimed.token, now, record.provider, record.request, record.subject, record.status ?? null, record.answer, record.ok]
+    return this.inOrder(claimed, async () => (await this.query('recordInvalidation', values)).rowCount === 1)
+  }
+
+  async invalidations(id: string): Promise<RecordedInvalidation[]> {
+    const rows = (await this.query<RecordedInvalidation & { status: number | null }>('invalidationsOfTask', [id])).rows
+    return rows.map(({ status, ...rest }) => ({ ...rest, ...(status !== null && { status }) }))
   }
 
   finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean> {

@@ -61,6 +61,58 @@ export const migrations: readonly string[] = [
   `ALTER TABLE task ADD COLUMN rerun_of TEXT;`,
   // What the read-back of a published streaming package found (JSON), for operators.
   `ALTER TABLE task ADD COLUMN package_summary TEXT;`,
+  // Each request to a cache or CDN after a task's work, and its answer.
+  `CREATE TABLE task_invalidation (
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL,
+    provider TEXT NOT NULL,
+    request TEXT NOT NULL,
+    subject TEXT NOT NULL,
+    status INTEGER,
+    answer TEXT NOT NULL,
+    ok INTEGER NOT NULL
+  );
+  CREATE INDEX task_invalidation_task ON task_invalidation (task_id);`,
+  // The notification outbox. The trigger records every change of state that notifications speak of,
+  // in the transaction that makes it, whichever statement does (finish, cancel, expired lease): a
+  // crash between a task's end and its notification loses nothing. The notifier turns each event
+  // into one delivery per receiver.
+  `CREATE TABLE task_event (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    event TEXT NOT NULL CHECK (event IN ('start', 'retry', 'end')),
+    attempt INTEGER NOT NULL,
+    at INTEGER NOT NULL
+  );
+  CREATE TRIGGER task_event_record AFTER UPDATE OF state ON task
+    WHEN NEW.state <> OLD.state AND NEW.state <> 'queued'
+  BEGIN
+    INSERT INTO task_event (task_id, event, attempt, at)
+    VALUES (NEW.id, CASE NEW.state WHEN 'running' THEN 'start' WHEN 'retry_wait' THEN 'retry' ELSE 'end' END, NEW.attempts, NEW.updated_at);
+  END;
+  CREATE TABLE delivery (
+    id TEXT PRIMARY KEY,
+    event_seq INTEGER NOT NULL,
+    task_id TEXT NOT NULL REFERENCES task (id) ON DELETE CASCADE,
+    event TEXT NOT NULL,
+    receiver TEXT NOT NULL,
+    document TEXT NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'delivered', 'failed')),
+    attempts INTEGER NOT NULL DEFAULT 0,
+    next_at INTEGER NOT NULL,
+    lease_token INTEGER NOT NULL DEFAULT 0,
+    lease_until INTEGER,
+    last_status INTEGER,
+    last_error TEXT,
+    created_at INTEGER NOT NULL,
+    updated_at INTEGER NOT NULL,
+    delivered_at INTEGER,
+    UNIQUE (event_seq, receiver)
+  );
+  CREATE INDEX delivery_due ON delivery (next_at) WHERE state = 'pending';
+  CREATE INDEX delivery_task ON delivery (task_id);
+  CREATE INDEX delivery_created ON delivery (created_at);`,
 ]
 
 export const insertTask = `INSERT INTO task (id, kind, state, source, destination, target, metadata_xml, metadata_pairs,
@@ -193,6 +245,50 @@ export const rerunTask = `INSERT INTO task (id, kind, state, source, destination
 export const dedupeKeyOfFailed = `SELECT dedupe_key FROM task WHERE id = ? AND state = 'failed'`
 
 export const ping = `SELECT 1`
+
+// Cache invalidation records.
+
+export const recordInvalidation = `INSERT INTO task_invalidation (task_id, attempt, at, provider, request, subject, status, answer, ok)
+  SELECT id, attempts, @now, @provider, @request, @subject, @status, @answer, @ok FROM task
+  WHERE id = @id AND lease_token = @token AND state = 'running'`
+
+export const invalidationsOfTask = `SELECT attempt, at, provider, request, subject, status, answer, ok
+  FROM task_invalidation WHERE task_id = ? ORDER BY rowid`
+
+// The notification outbox (see the migration above).
+
+export const pendingEvents = `SELECT seq, task_id, event, attempt, at FROM task_event ORDER BY seq LIMIT ?`
+
+export const takeEvent = `DELETE FROM task_event WHERE seq = ?`
+
+export const insertDelivery = `INSERT INTO delivery (id, event_seq, task_id, event, receiver, document, state, next_at, created_at, updated_at)
+  VALUES (@id, @seq, @taskId, @event, @receiver, @document, 'pending', @now, @now, @now)
+  ON CONFLICT (event_seq, receiver) DO NOTHING`
+
+const deliveryColumns = `id, task_id, event, receiver, document, state, attempts, next_at, lease_token, last_status, last_error,
+  created_at, updated_at, delivered_at`
+
+/** A pending delivery that is due and not leased (or whose lease ran out with its sender). */
+export const claimDelivery = `UPDATE delivery SET lease_token = lease_token + 1, lease_until = @leaseUntil, attempts = attempts + 1, updated_at = @now
+  WHERE id = (SELECT id FROM delivery WHERE state = 'pending' AND next_at <= @now AND (lease_until IS NULL OR lease_until < @now)
+    ORDER BY next_at LIMIT 1)
+  RETURNING ${deliveryColumns}`
+
+export const settleDelivery = `UPDATE delivery SET state = @state, next_at = @nextAt, lease_until = NULL, last_status = @status,
+    last_error = @error, updated_at = @now, delivered_at = CASE WHEN @state = 'delivered' THEN @now END
+  WHERE id = @id AND lease_token = @token AND state = 'pending'`
+
+export const listDeliveries = `SELECT ${deliveryColumns} FROM delivery
+  WHERE (@state IS NULL OR state = @state) AND (@taskId IS NULL OR task_id = @taskId)
+  ORDER BY created_at DESC, id DESC LIMIT @limit OFFSET @offset`
+
+export const countDeliveries = `SELECT count(*) AS total FROM delivery WHERE (@state IS NULL OR state = @state) AND (@taskId IS NULL OR task_id = @taskId)`
+
+/** Again from the start, whatever became of it; the lease token moves on, so a sender still at it cannot settle it. */
+export const resendDelivery = `UPDATE delivery SET state = 'pending', attempts = 0, next_at = @now, lease_until = NULL,
+    lease_token = lease_token + 1, updated_at = @now, delivered_at = NULL
+  WHERE id = @id
+  RETURNING ${deliveryColumns}`
 
 // Around writes a later attempt can do again (see withoutSync in store.ts): prepared once, not per write.
 export const syncNormal = `PRAGMA synchronous = NORMAL`

@@ -5,8 +5,9 @@ import Database from 'better-sqlite3'
 import type { Code } from '../../errors.js'
 import { redact } from '../../observability/index.js'
 import type { TaskStore } from '../store.js'
-import type { Claimed, Outcome, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
+import type { Claimed, InvalidationRecord, Outcome, RecordedInvalidation, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery, TaskState } from '../types.js'
 import { orderOf, toSummary, toTask, type Row } from '../rows.js'
+import { SqliteOutbox } from './outbox.js'
 import * as sql from './sql.js'
 
 /** A task from its row; the metadata pairs as this store keeps them. */
@@ -63,6 +64,7 @@ function migrate(db: Database.Database): void {
 
 class SqliteTaskStore implements TaskStore {
   private readonly statements
+  readonly outbox: SqliteOutbox
   constructor(private readonly db: Database.Database) {
     const prepare = (text: string) => db.prepare(text)
     this.statements = Object.fromEntries(
@@ -70,6 +72,7 @@ class SqliteTaskStore implements TaskStore {
         .filter(([name]) => name !== 'migrations')
         .map(([name, text]) => [name, prepare(text as string)]),
     ) as Record<Exclude<keyof typeof sql, 'migrations'>, Database.Statement>
+    this.outbox = new SqliteOutbox(db, this.statements)
   }
 
   async submit(task: Parameters<TaskStore['submit']>[0], now: number) {
@@ -153,6 +156,16 @@ class SqliteTaskStore implements TaskStore {
   async files(id: string): Promise<PublishedFile[]> {
     const rows = this.statements.filesOfTask.all(id) as Array<PublishedFile & { md5: string | null; sha256: string | null }>
     return rows.map(({ md5, sha256, ...file }) => ({ ...file, ...(md5 !== null && { md5 }), ...(sha256 !== null && { sha256 }) }))
+  }
+
+  async recordInvalidation(claimed: Claimed, record: InvalidationRecord, now: number): Promise<boolean> {
+    const values = { id: claimed.task.id, token: claimed.token, now, ...record, status: record.status ?? null, ok: record.ok ? 1 : 0 }
+    return this.statements.recordInvalidation.run(values).changes === 1
+  }
+
+  async invalidations(id: string): Promise<RecordedInvalidation[]> {
+    const rows = this.statements.invalidationsOfTask.all(id) as Array<Omit<RecordedInvalidation, 'ok' | 'status'> & { ok: number; status: number | null }>
+    return rows.map(({ ok, status, ...rest }) => ({ ...rest, ...(status !== null && { status }), ok: ok === 1 }))
   }
 
   async finish(claimed: Claimed, outcome: Outcome, now: number): Promise<boolean> {
