@@ -108,6 +108,7 @@ function describe(task: AdminTaskDetail): string {
     ['Re-run of', task.rerunOf],
     ['Attempts', `${task.attempts} of ${task.maxAttempts}`],
     ['Progress', progressOf(task) || undefined],
+    ['Step', task.step === 'invalidating' ? 'telling caches and CDNs (invalidation)' : undefined],
     ['Package verified', task.package && packageOf(task.package)],
     ['Speed', task.bytesPerSecond === undefined ? undefined : `${formatBytes(task.bytesPerSecond)}/s`],
     ['ETA', task.etaSeconds === undefined ? undefined : formatDuration(task.etaSeconds)],
@@ -123,6 +124,14 @@ function describe(task: AdminTaskDetail): string {
   if (task.origins) {
     out.push('', 'Origins:')
     for (const o of task.origins) out.push([`  ${o.origin}`, o.state, amountOf(o.progress).join(', '), o.error && `${o.error.code} ${o.error.message}`].filter(Boolean).join('  '))
+  }
+  if (task.invalidations.length > 0) {
+    out.push('', 'Invalidations:')
+    for (const i of task.invalidations) out.push(`  #${i.attempt}  ${i.at}  ${i.provider}  ${i.request}  ${i.subject}  ${i.ok ? 'ok' : 'failed'}${i.status === undefined ? '' : ` ${i.status}`}`)
+  }
+  if (task.notifications.length > 0) {
+    out.push('', 'Notifications:')
+    for (const n of task.notifications) out.push(`  ${n.receiver}  ${n.event}  ${n.state}  ${n.attempts} attempt${n.attempts === 1 ? '' : 's'}${n.lastStatus === undefined ? '' : `  HTTP ${n.lastStatus}`}`)
   }
   out.push('', 'Attempt history:')
   if (task.attemptHistory.length === 0) out.push('  none')

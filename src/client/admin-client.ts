@@ -15,6 +15,8 @@ export interface AdminTask {
   readonly etaSeconds?: number
   /** While a bandwidth cap holds the task back: its fair share of the tightest one. */
   readonly limitBytesPerSecond?: number
+  /** What a running task is doing: copying, or telling caches and CDNs afterwards. */
+  readonly step?: 'transfer' | 'invalidating'
   readonly lastError?: { readonly code: string; readonly title?: string; readonly message: string }
   readonly createdAt: string
   readonly startedAt?: string
@@ -49,6 +51,10 @@ export interface AdminTaskDetail extends AdminTask {
     readonly progress: AdminTask['progress']
     readonly error?: { readonly code: string; readonly message: string }
   }>
+  /** Its requests to caches and CDNs after the work, and their answers, oldest first. */
+  readonly invalidations: ReadonlyArray<{ readonly attempt: number; readonly at: string; readonly provider: string; readonly request: string; readonly subject: string; readonly status?: number; readonly answer: string; readonly ok: boolean }>
+  /** Its signed notifications, newest first. */
+  readonly notifications: ReadonlyArray<{ readonly id: string; readonly event: string; readonly receiver: string; readonly state: string; readonly attempts: number; readonly lastStatus?: number }>
 }
 
 export interface AdminTaskPage {

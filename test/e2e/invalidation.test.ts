@@ -6,8 +6,10 @@ import assert from 'node:assert/strict'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
+import { execFile } from 'node:child_process'
 import { after, before, describe, it } from 'node:test'
 import { pathToFileURL } from 'node:url'
+import { promisify } from 'node:util'
 import { ApubiClient } from '../../src/client/apubi-client.js'
 import { freePort, startServer, type TestServer } from '../servers/apubi-server.js'
 import { startHttpOrigin, type HttpOrigin } from '../servers/http-origin.js'
@@ -85,6 +87,10 @@ describe('cache invalidation (real Varnish)', { skip: missing }, () => {
     assert.deepEqual(invalidations.map(({ provider, request, status, ok }) => ({ provider, request, status, ok })), [
       { provider: 'http', request: `PURGE ${varnish.url}/vod/movie.txt`, status: 200, ok: true },
     ])
+    // The operator sees the same in `apubi task`.
+    const cli = new URL('../../src/cli/index.ts', import.meta.url).pathname
+    const { stdout } = await promisify(execFile)(process.execPath, ['--import', 'tsx', cli, 'task', republish, '--url', server.url])
+    assert.match(stdout, new RegExp(`\\nInvalidations:\\n  #1  \\S+  http  PURGE ${varnish.url}/vod/movie\\.txt  \\S+  ok 200\\n`))
 
     assert.equal(await run(await client.purgeAsset('vod/movie.txt')), 'SUCCESS')
     assert.equal((await viaCache('vod/movie.txt')).status, 404)

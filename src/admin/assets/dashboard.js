@@ -371,6 +371,13 @@ function keyed(key, cells) {
   return cells
 }
 
+/** `["ok", "ok", "failed"]` as "2 requests ok, 1 failed". */
+function countedOutcomes(outcomes) {
+  const ok = outcomes.filter((o) => o === 'ok').length
+  const failed = outcomes.length - ok
+  return `${outcomes.length} request${outcomes.length === 1 ? '' : 's'}: ${ok} ok${failed > 0 ? `, ${failed} failed` : ''}`
+}
+
 function renderDetail(task) {
   setText($('detail-id'), task.id)
   const state = $('detail-state')
@@ -394,6 +401,10 @@ function renderDetail(task) {
     ['Bytes', bytesTotal > 0 ? `${bytes(bytesDone)} of ${bytes(bytesTotal)}` : undefined],
     ['Files', filesTotal > 0 ? `${filesDone} of ${filesTotal}` : undefined],
     ['Package verified', task.package && `${task.package.manifests} manifests, ${task.package.renditions} renditions, ${task.package.referencedFiles} referenced files${task.package.durationSeconds !== undefined ? `, ${duration(task.package.durationSeconds)}` : ''}`],
+    ['Step', task.step === 'invalidating' ? 'Telling caches and CDNs' : undefined],
+    ['Origins', task.origins && task.origins.map((o) => `${o.origin}: ${o.state}${o.error ? ` (${o.error.code})` : ''}`).join(' · ')],
+    ['Invalidations', task.invalidations && task.invalidations.length > 0 ? countedOutcomes(task.invalidations.map((i) => (i.ok ? 'ok' : 'failed'))) : undefined],
+    ['Notifications', task.notifications && task.notifications.length > 0 ? task.notifications.map((n) => `${n.receiver} (${n.event}): ${n.state}`).join(' · ') : undefined],
     ['Speed', task.bytesPerSecond !== undefined ? `${bytes(task.bytesPerSecond)}/s` : undefined],
     ['ETA', task.etaSeconds !== undefined ? duration(task.etaSeconds) : undefined],
     ['Created', time(task.createdAt)],
