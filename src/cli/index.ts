@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 import { Command, Option } from 'commander'
 import { redact } from '../observability/index.js'
+import { addConformanceCommands } from './conformance.js'
 import { serve } from './serve.js'
 import { listTasks, showTask, type AdminFlags, type TasksFlags } from './tasks.js'
 import { load, purge, status, type WfmFlags } from './wfm.js'
@@ -73,6 +74,8 @@ admin(program.command('tasks').description('list tasks, newest first (admin API)
   .action(async (flags: TasksFlags) => exit(await listTasks(flags)))
 admin(program.command('task <taskId>').description('show a task: progress, attempt history, files with checksums, metadata (admin API)'))
   .action(async (taskId: string, flags: AdminFlags) => exit(await showTask(taskId, flags)))
+
+addConformanceCommands(program)
 
 function exit(code: number): void {
   process.exitCode = code

@@ -5,7 +5,7 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 
 export interface TestServer {
-  /** http://127.0.0.1:<port>/apubi */
+  /** http://127.0.0.1:<port>/apubi (https:// when the env sets APUBI_TLS_CERT) */
   readonly url: string
   readonly port: number
   readonly dataDir: string
@@ -71,10 +71,12 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   child.stdout.on('data', (d) => (output += d))
   child.stderr.on('data', (d) => (output += d))
   const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)))
-  const url = `http://127.0.0.1:${port}/apubi`
+  // Over HTTPS the probe would have to trust the test's CA: the log line says it listens instead.
+  const secure = options.env?.APUBI_TLS_CERT !== undefined
+  const url = `${secure ? 'https' : 'http'}://127.0.0.1:${port}/apubi`
   for (let i = 0; ; i++) {
     if (child.exitCode !== null || child.signalCode !== null) throw new Error(`server exited at start:\n${output}`)
-    const ok = await fetch(`${url}?wsdl`).then((r) => r.ok, () => false)
+    const ok = secure ? output.includes('"msg":"apubi-server listening"') : await fetch(`${url}?wsdl`).then((r) => r.ok, () => false)
     if (ok) break
     if (i > 300) throw new Error(`server did not answer within 30 s:\n${output}`)
     await new Promise((r) => setTimeout(r, 100))

@@ -154,14 +154,23 @@ describe('a wrong password takes as long however much of it is right', () => {
     'wrong user, right password': basic('wfX', PASSWORD),
   }
   it('within 25 % of each other, fastest batch against fastest batch', () => {
-    const best = new Map<string, number>(Object.keys(kinds).map((k) => [k, Infinity]))
-    for (let round = 0; round < 40; round++) {
-      for (const [kind, header] of Object.entries(kinds)) {
-        const started = process.hrtime.bigint()
-        for (let i = 0; i < 300; i++) outcome(() => auth.checkBasic(header))
-        best.set(kind, Math.min(best.get(kind)!, Number(process.hrtime.bigint() - started)))
+    // A loaded machine can slow one kind's batches throughout one measurement; an early-exit
+    // comparison is slower in every one. So the measurement is taken again, up to five times, and
+    // one within bounds is enough.
+    const measure = () => {
+      const best = new Map<string, number>(Object.keys(kinds).map((k) => [k, Infinity]))
+      for (let round = 0; round < 40; round++) {
+        for (const [kind, header] of Object.entries(kinds)) {
+          const started = process.hrtime.bigint()
+          for (let i = 0; i < 300; i++) outcome(() => auth.checkBasic(header))
+          best.set(kind, Math.min(best.get(kind)!, Number(process.hrtime.bigint() - started)))
+        }
       }
+      return best
     }
+    let best = measure()
+    const spread = (b: Map<string, number>) => Math.max(...b.values()) / Math.min(...b.values())
+    for (let attempt = 1; attempt < 5 && spread(best) >= 1.25; attempt++) best = measure()
     const times = [...best.values()]
     const [fastest, slowest] = [Math.min(...times), Math.max(...times)]
     assert.ok(slowest / fastest < 1.25, `batches: ${JSON.stringify(Object.fromEntries(best))}`)
