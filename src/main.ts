@@ -90,6 +90,8 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
   // On a shared database a change made at run time is kept there, for every instance and every restart.
   const sharedBandwidth = shared && new SharedBandwidth(bandwidth, shared.bandwidth)
+  // Before the first task and the first answer: a restarted instance never works under the configured caps in place of the changed ones.
+  await sharedBandwidth?.refresh().catch((e) => logger.warn({ err: e }, 'putting in force the bandwidth caps changed at run time failed'))
   // Read at scrape time only, once `operator` below exists.
   const metrics = createMetrics({
     overview: () => operator.overview(),
@@ -184,10 +186,6 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
   // Instances on one database split every cap by their running tasks; alone, this one takes it all.
-  if (sharedBandwidth) {
-    // Before the first task: a restarted instance runs none under the configured caps in place of the changed ones.
-    await sharedBandwidth.refresh().catch((e) => logger.warn({ err: e }, 'putting in force the bandwidth caps changed at run time failed'))
-  }
   const stopBandwidthShare = sharedBandwidth ? startBandwidthShare({ store, running: () => worker.running, bandwidth, overrides: sharedBandwidth, now, logger }) : () => {}
   worker.start()
   notifier.start()
