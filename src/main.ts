@@ -13,7 +13,7 @@ import { answerWhileStarting, createMetrics, createProbeEdge } from './metrics/i
 import { Notifier } from './notify/index.js'
 import { redact, thisInstance, type Logger } from './observability/index.js'
 import { createAuthenticator, createSoapEdge, loadServiceDescription } from './soap/index.js'
-import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, retryDelayMs, sealTaskStore, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
+import { createLoadCheck, createSealer, createTaskRunner, loadSecretKey, OperatorService, openPostgres, openSqliteStore, retentionMs, retryDelayMs, sealTaskStore, SharedBandwidth, startBandwidthShare, startHousekeeping, TaskService, Worker } from './tasks/index.js'
 import { Bandwidth, createCredentials, createLocationPolicy, createOutboundChecks, originsOf } from './transfer/index.js'
 
 export interface RunningServer {
@@ -88,6 +88,10 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   }
   const now = Date.now
   const bandwidth = new Bandwidth({ ...(config.bandwidthLimit && { overall: config.bandwidthLimit }), hosts: config.bandwidthHosts }, parseTimetable, now)
+  // On a shared database a change made at run time is kept there, for every instance and every restart.
+  const sharedBandwidth = shared && new SharedBandwidth(bandwidth, shared.bandwidth)
+  // Before the first task and the first answer: a restarted instance never works under the configured caps in place of the changed ones.
+  await sharedBandwidth?.refresh().catch((e) => logger.warn({ err: e }, 'putting in force the bandwidth caps changed at run time failed'))
   // Read at scrape time only, once `operator` below exists.
   const metrics = createMetrics({
     overview: () => operator.overview(),
@@ -154,7 +158,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   })
   const access = createAdminAccess([...(config.adminToken ? [{ token: config.adminToken, role: 'operator' as const }] : []), ...config.adminTokens])
   const readiness = async () => ({ database: await store.ping().then(() => true, () => false), workers: worker.accepting })
-  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness, bandwidth })
+  const admin = createAdminEdge({ operator, access, logger, now, instance: thisInstance(), readiness, bandwidth: sharedBandwidth || bandwidth })
   const probes = createProbeEdge({
     metrics,
     readiness,
@@ -182,7 +186,7 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
   if (edge.secure) process.on('SIGHUP', onHangup)
   const stopHousekeeping = startHousekeeping(store, { leaseMs: config.leaseMs, retentionMs: retentionMs(config.retentionDays), now, logger, exclusive: shared?.exclusive })
   // Instances on one database split every cap by their running tasks; alone, this one takes it all.
-  const stopBandwidthShare = shared ? startBandwidthShare({ store, running: () => worker.running, bandwidth, now, logger }) : () => {}
+  const stopBandwidthShare = sharedBandwidth ? startBandwidthShare({ store, running: () => worker.running, bandwidth, overrides: sharedBandwidth, now, logger }) : () => {}
   worker.start()
   notifier.start()
   const port = (server.address() as AddressInfo).port

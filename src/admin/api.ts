@@ -23,11 +23,11 @@ export interface AdminApiOptions {
   readonly bandwidth?: BandwidthControl
 }
 
-/** What the admin API needs of the bandwidth caps (transfer/ Bandwidth). */
+/** What the admin API needs of the bandwidth caps (transfer/ Bandwidth; on PostgreSQL, tasks/ SharedBandwidth). */
 export interface BandwidthControl {
   view(): BandwidthView
   /** @throws PublishError ERR_REQUEST_INVALID for a timetable that is wrong; then nothing changed. */
-  change(change: BandwidthChange): void
+  change(change: BandwidthChange): void | Promise<void>
 }
 
 interface Call {
@@ -141,7 +141,7 @@ export const ROUTES: readonly Route[] = [
     async handle({ req, res, role }, { bandwidth, logger }) {
       const change = parseBandwidthChange(await readJsonBody(req))
       if (!bandwidth) throw new PublishError('ERR_REQUEST_INVALID', 'This server has no bandwidth caps to change')
-      bandwidth.change(change)
+      await bandwidth.change(change)
       logger.info({ change, role }, 'bandwidth caps changed by operator')
       sendJson(res, 200, bandwidth.view())
     },

@@ -1,6 +1,8 @@
 // Public API of tasks/: the service the edges use, the worker, the stores.
 export { startBandwidthShare } from './bandwidth-share.js'
 export type { BandwidthShareOptions } from './bandwidth-share.js'
+export { SharedBandwidth } from './shared-bandwidth.js'
+export type { BandwidthOverrideStore } from './shared-bandwidth.js'
 export { startHousekeeping, retentionMs } from './housekeeping.js'
 export type { Exclusive } from './housekeeping.js'
 export { OperatorService } from './operator.js'

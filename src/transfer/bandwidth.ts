@@ -27,11 +27,23 @@ export interface BandwidthChange {
   readonly hosts?: Readonly<Record<string, string | null>>
 }
 
+/** The timetables set at run time in place of the configured ones, as the cluster keeps them. */
+export interface BandwidthOverrides {
+  readonly overall?: string
+  readonly hosts: Readonly<Record<string, string>>
+}
+
+/** A change with its timetables parsed (undefined: back to the configuration). */
+interface ParsedChange {
+  readonly overall?: { readonly schedule: Schedule | undefined }
+  readonly hosts: ReadonlyArray<{ readonly host: string; readonly text: string | null; readonly schedule: Schedule | undefined }>
+}
+
 /** One cap as operators see it. */
 export interface CapView {
   /** The timetable in force. */
   readonly schedule: string
-  /** Set through the admin API, in place of the configuration (until reset or restart). */
+  /** Set through the admin API, in place of the configuration (until reset; on SQLite, or restart). */
   readonly changed: boolean
   /** The cap now, across every instance; null while the timetable says off. */
   readonly bytesPerSecond: number | null
@@ -89,6 +101,35 @@ export class Bandwidth {
    * @throws PublishError ERR_REQUEST_INVALID naming the timetable that is wrong; nothing is changed then.
    */
   change(change: BandwidthChange): void {
+    this.apply(this.parseChange(change))
+  }
+
+  /**
+   * The change as `change` would apply it, hosts named as the caps key them: changes kept elsewhere
+   * (the database) then merge host by host.
+   * @throws PublishError ERR_REQUEST_INVALID as `change` does.
+   */
+  checkChange(change: BandwidthChange): BandwidthChange {
+    const { hosts } = this.parseChange(change)
+    return { ...(change.overall !== undefined && { overall: change.overall }), ...(change.hosts && { hosts: Object.fromEntries(hosts.map(({ host, text }) => [host, text])) }) }
+  }
+
+  /**
+   * Puts exactly these run-time timetables in force (as the cluster keeps them): a cap left out goes
+   * back to its configured timetable. Nothing is timed again when they are in force already.
+   * @throws PublishError ERR_REQUEST_INVALID as `change` does; nothing is changed then.
+   */
+  override(overrides: BandwidthOverrides): void {
+    const wanted = new Map(Object.entries(overrides.hosts).map(([host, text]) => [hostKey(host), text]))
+    const resets = [...this.hosts].filter(([host, cap]) => cap.override && !wanted.has(host)).map(([host]) => [host, null])
+    const parsed = this.parseChange({ overall: overrides.overall ?? null, hosts: Object.fromEntries([...resets, ...wanted]) })
+    const inForce = (cap: Cap | undefined, schedule: Schedule | undefined) => cap?.override?.text === schedule?.text
+    if (inForce(this.overall, parsed.overall?.schedule) && parsed.hosts.every(({ host, schedule }) => inForce(this.hosts.get(host), schedule))) return
+    this.apply(parsed)
+  }
+
+  /** @throws PublishError ERR_REQUEST_INVALID naming the timetable that is wrong. */
+  private parseChange(change: BandwidthChange): ParsedChange {
     const parsed = (text: string | null, what: string): Schedule | undefined => {
       if (text === null) return undefined
       try {
@@ -97,8 +138,13 @@ export class Bandwidth {
         throw new PublishError('ERR_REQUEST_INVALID', `Bandwidth ${what}: ${(e as Error).message}`)
       }
     }
-    const overall = change.overall === undefined ? undefined : { schedule: parsed(change.overall, 'overall') }
-    const hosts = Object.entries(change.hosts ?? {}).map(([host, text]) => ({ host: hostKey(host), schedule: parsed(text, `of host ${host}`) }))
+    return {
+      ...(change.overall !== undefined && { overall: { schedule: parsed(change.overall, 'overall') } }),
+      hosts: Object.entries(change.hosts ?? {}).map(([host, text]) => ({ host: hostKey(host), text, schedule: parsed(text, `of host ${host}`) })),
+    }
+  }
+
+  private apply({ overall, hosts }: ParsedChange): void {
     if (overall) this.overall.override = overall.schedule
     for (const { host, schedule } of hosts) {
       const cap = this.hosts.get(host) ?? this.cap(undefined)

@@ -31,6 +31,8 @@ export interface StartOptions {
   readonly built?: boolean
   /** Return once the process runs, without waiting for the WSDL (a server that waits or fails at start). */
   readonly started?: boolean
+  /** Run this command instead (an installed `apubi serve`), in the server's own temporary folder. */
+  readonly command?: readonly [string, ...string[]]
 }
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
@@ -53,8 +55,9 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const dataDir = options.dataDir ?? join(base!, 'data')
   const fileRoot = options.fileRoot ?? join(base!, 'files')
   mkdirSync(fileRoot, { recursive: true })
-  const args = options.built ? [builtEntry, 'serve'] : ['--import', 'tsx', entry, 'serve']
-  const child = spawn(process.execPath, args, {
+  const [program, ...args] = options.command ?? [process.execPath, ...(options.built ? [builtEntry, 'serve'] : ['--import', 'tsx', entry, 'serve'])]
+  const child = spawn(program, args, {
+    ...(options.command && { cwd: base ?? dataDir }),
     env: {
       ...process.env,
       APUBI_PORT: String(port),

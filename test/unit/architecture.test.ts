@@ -127,7 +127,7 @@ describe('architecture', () => {
         'renderResponse',
         'toFault',
       ],
-      tasks: ['OPERATOR_STATES', 'OperatorService', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping', 'wakeableDelay'],
+      tasks: ['OPERATOR_STATES', 'OperatorService', 'SharedBandwidth', 'TASK_SORTS', 'TASK_STATES', 'TaskService', 'Worker', 'createLoadCheck', 'createSealer', 'createTaskRunner', 'loadSecretKey', 'openPostgres', 'openSqliteStore', 'operatorState', 'publicStatus', 'retentionMs', 'retryDelayMs', 'sealTaskStore', 'startBandwidthShare', 'startHousekeeping', 'wakeableDelay'],
       transfer: ['Bandwidth', 'checkPackageRequest', 'createCredentials', 'createLocationPolicy', 'createOutboundChecks', 'inventory', 'isRelativeDestination', 'originRecord', 'originsOf', 'parseLocation', 'publish', 'publishMirrored', 'purge', 'purgeMirrored', 'resolveDestination'],
     })
   })

@@ -1,9 +1,11 @@
 // Bandwidth caps without a server: rclone's --bwlimit timetables (what each entry means, and a clear
 // error for each kind of mistake, at config loading too), and the fair bucket's sharing between tasks
-// (in rates granted, measured on a clock the test moves).
+// (in rates granted, measured on a clock the test moves), and the caps taking the run-time timetables
+// that the cluster keeps in its database.
 import assert from 'node:assert/strict'
 import { describe, it } from 'node:test'
 import { loadConfig, parseTimetable } from '../../src/config/index.js'
+import { Bandwidth } from '../../src/transfer/index.js'
 import { FairBucket } from '../../src/transfer/fair-bucket.js'
 import { thrownMessage } from './thrown.js'
 
@@ -136,5 +138,39 @@ describe('fair bucket', () => {
     assert.equal(bucket.shareOf('c'), undefined)
     clock += 1_500 // b and a drew nothing since
     assert.equal(bucket.shareOf('a'), undefined)
+  })
+})
+
+describe('run-time timetables put in force as the cluster keeps them', () => {
+  const noon = () => at(0, 12, 0).getTime()
+  const configured = () => new Bandwidth({ overall: '10M', hosts: { 'a.example': '2M' } }, parseTimetable, noon)
+  const schedules = (bandwidth: Bandwidth) => {
+    const view = bandwidth.view()
+    return { overall: view.overall && [view.overall.schedule, view.overall.changed], hosts: Object.fromEntries(Object.entries(view.hosts).map(([host, cap]) => [host, [cap.schedule, cap.changed]])) }
+  }
+
+  it('takes exactly the timetables kept: one left out goes back to the configured one', () => {
+    const bandwidth = configured()
+    bandwidth.override({ overall: '4M', hosts: { 'A.Example.': '1M', 'b.example': '3M' } })
+    assert.deepEqual(schedules(bandwidth), { overall: ['4M', true], hosts: { 'a.example': ['1M', true], 'b.example': ['3M', true] } })
+    bandwidth.override({ hosts: { 'b.example': '08:00,3M 20:00,off' } })
+    assert.deepEqual(schedules(bandwidth), { overall: ['10M', false], hosts: { 'a.example': ['2M', false], 'b.example': ['08:00,3M 20:00,off', true] } })
+    bandwidth.override({ hosts: {} })
+    assert.deepEqual(schedules(bandwidth), { overall: ['10M', false], hosts: { 'a.example': ['2M', false] } })
+  })
+
+  it('refuses a wrong kept timetable saying which, changing nothing', () => {
+    const bandwidth = configured()
+    bandwidth.override({ overall: '4M', hosts: {} })
+    assert.match(thrownMessage('ERR_REQUEST_INVALID', () => bandwidth.override({ hosts: { 'b.example': 'lots' } })), /Bandwidth of host b.example: "lots": rate "lots" is not a size per second/)
+    assert.deepEqual(schedules(bandwidth), { overall: ['4M', true], hosts: { 'a.example': ['2M', false] } })
+  })
+
+  it('checks a change without making it, hosts named as the caps key them', () => {
+    const bandwidth = configured()
+    assert.deepEqual(bandwidth.checkChange({ overall: null, hosts: { 'B.Example.': '1M', 'a.example': null } }), { overall: null, hosts: { 'b.example': '1M', 'a.example': null } })
+    assert.deepEqual(bandwidth.checkChange({}), {})
+    assert.match(thrownMessage('ERR_REQUEST_INVALID', () => bandwidth.checkChange({ overall: '19:00,lots' })), /Bandwidth overall: "19:00,lots"/)
+    assert.deepEqual(schedules(bandwidth), { overall: ['10M', false], hosts: { 'a.example': ['2M', false] } })
   })
 })

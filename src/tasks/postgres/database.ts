@@ -1,6 +1,8 @@
 import type { Logger } from '../../observability/index.js'
 import type { Exclusive } from '../housekeeping.js'
+import type { BandwidthOverrideStore } from '../shared-bandwidth.js'
 import type { TaskStore } from '../store.js'
+import { createBandwidthOverrideStore } from './bandwidth-overrides.js'
 import { createExclusive } from './exclusive.js'
 import { createSharedHostLimiter, type SharedHostLimiter } from './host-slots.js'
 import { checkKeyFingerprint } from './key-check.js'
@@ -34,6 +36,8 @@ export interface PostgresDatabase {
   readonly hosts: SharedHostLimiter
   /** Housekeeping jobs run by one instance at a time. */
   readonly exclusive: Exclusive
+  /** The bandwidth timetables set at run time, which every instance applies. */
+  readonly bandwidth: BandwidthOverrideStore
 }
 
 /**
@@ -59,5 +63,6 @@ export async function openPostgres(url: string, options: PostgresOptions): Promi
     store: new PostgresTaskStore(pool, () => hosts.close()),
     hosts,
     exclusive: createExclusive(pool),
+    bandwidth: createBandwidthOverrideStore(pool),
   }
 }

@@ -151,6 +151,20 @@ export const settingOnce = `WITH added AS (
   )
   SELECT value FROM added UNION ALL SELECT value FROM apubi_setting WHERE name = $1 LIMIT 1`
 
+export const settingValue = `SELECT value FROM apubi_setting WHERE name = $1`
+
+/**
+ * Merges a change into a JSON setting of the form { "overall": "<text>", "hosts": { "<host>": "<text>" } }
+ * (the bandwidth caps changed at run time) in one statement, so that two changes made at once both
+ * count: a text replaces, null removes (jsonb_strip_nulls), what the change leaves out stays.
+ */
+export const mergeCapsSetting = `INSERT INTO apubi_setting AS setting (name, value) VALUES ($1, jsonb_strip_nulls($2::jsonb)::text)
+  ON CONFLICT (name) DO UPDATE SET value = jsonb_strip_nulls(
+    (setting.value::jsonb - 'hosts') || ($2::jsonb - 'hosts')
+    || jsonb_build_object('hosts', coalesce(setting.value::jsonb -> 'hosts', '{}') || coalesce($2::jsonb -> 'hosts', '{}'))
+  )::text
+  RETURNING value`
+
 /** Waits for the lock (of this database) until the transaction ends. */
 export const lockUntilCommit = `SELECT pg_advisory_xact_lock($1::bigint)`
 
