@@ -1,11 +1,9 @@
 import { asPublishError, type PublishError } from '../errors.js'
 import type { InvalidationCall, Invalidator, TargetInvalidation } from '../invalidate/index.js'
-import { checkPackageRequest, inventory, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
+import { checkPackageRequest, inventory, originRecord, originsOf, parseLocation, publish, publishMirrored, purge, purgeMirrored, type Bandwidth, type Location, type LocationPolicy, type Mirror, type TransferOptions } from '../transfer/index.js'
 import type { FileLog, TaskRunner } from './worker.js'
 
 const absoluteUrl = /^[a-z][a-z0-9+.-]*:/i
-/** A mirrored task's file records are kept per origin (`@2/a/b.ts`, see originRecord): the file is `a/b.ts`. */
-const originPrefix = /^@\d+(?:\/|$)/
 
 /**
  * Turns a task into transfer work. The location policy is checked again here, at the time of the
@@ -67,7 +65,9 @@ export function createTaskRunner(policy: LocationPolicy, transfer: TransferOptio
     const before = invalidation && (await inventory(target, false, job, options))
     const { directory, name, package: verified } = await (mirrored ? publishMirrored(source, origins, job, options) : publish(source, target, job, options))
     if (invalidation && before && before.type !== 'absent') {
-      const rels = [...new Set([...published].filter((rel) => !/^@\d+$/.test(rel)).map((rel) => rel.replace(originPrefix, '')))].sort()
+      // A mirrored task records each origin's files apart (see originRecord); every origin holds the same ones.
+      const own = mirrored ? originRecord(0, '') : ''
+      const rels = [...published].filter((rel) => rel.startsWith(own)).map((rel) => rel.slice(own.length)).sort()
       await invalidate(invalidation, files, lastAttempt, (record) => invalidation.afterLoad(rels, target.isDirectory, reference, record, signal))
     }
     // A file published into a directory lives under its own name there: say so to the WFM.
