@@ -1,5 +1,5 @@
 import { mkdirSync, readFileSync } from 'node:fs'
-import type { RequestListener, Server } from 'node:http'
+import type { IncomingMessage, RequestListener, Server, ServerResponse } from 'node:http'
 import type { Server as HttpsServer } from 'node:https'
 import type { AddressInfo } from 'node:net'
 import { fileURLToPath } from 'node:url'
@@ -166,16 +166,18 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
   })
 
+  // Each edge answers with false when the request is not its own. A loop rather than a chain of
+  // promises: the SOAP edge comes first and answers nearly every request, with one await.
+  const handlers = [soap, admin, probes]
+  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+    for (const handler of handlers) if (await handler(req, res)) return
+    res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
+  }
   route = (req, res) => {
-    soap(req, res)
-      .then(async (handled) => handled || (await admin(req, res)) || (await probes(req, res)))
-      .then((handled) => {
-        if (!handled) res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
-      })
-      .catch((e) => {
-        logger.error({ err: e }, 'request failed')
-        res.destroy()
-      })
+    serve(req, res).catch((e: unknown) => {
+      logger.error({ err: e }, 'request failed')
+      res.destroy()
+    })
   }
   // SIGHUP re-reads the certificate (renewed by certbot, a secret store, …); without TLS it keeps its
   // default meaning, so a foreground server still ends with its terminal.

@@ -1,5 +1,6 @@
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client'
 import { redact } from '../observability/index.js'
+import { HotHistogram } from './hot-histogram.js'
 
 /** What metrics read at scrape time; main.ts wires them to the task engine and the host limiter. */
 export interface MetricSources {
@@ -83,13 +84,13 @@ export function createMetrics(sources: MetricSources): Metrics {
   collectDefaultMetrics({ register: registry, prefix: 'apubi_' })
   const registers = [registry]
 
-  const soapDuration = new Histogram({
-    name: 'apubi_soap_request_duration_seconds',
-    help: 'SOAP requests answered, by operation and outcome (ok, or the fault\'s error code), and how long each took; _count counts them',
-    labelNames: ['operation', 'outcome'],
-    buckets: SOAP_BUCKETS_S,
-    registers,
-  })
+  const soapDuration = new HotHistogram(
+    'apubi_soap_request_duration_seconds',
+    'SOAP requests answered, by operation and outcome (ok, or the fault\'s error code), and how long each took; _count counts them',
+    ['operation', 'outcome'],
+    SOAP_BUCKETS_S,
+    registry,
+  )
   const taskDuration = new Histogram({
     name: 'apubi_task_duration_seconds',
     help: 'Tasks ended under this process, by kind and outcome (succeeded, failed, cancelled), from submission to end',
@@ -134,19 +135,23 @@ export function createMetrics(sources: MetricSources): Metrics {
     registers,
   })
 
-  // GetTaskStatus is the hot path: one child per label pair, looked up without building label objects.
-  const soapChildren = new Map<string, ReturnType<typeof soapDuration.labels>>()
+  // GetTaskStatus is the hot path: the series of each operation and outcome, found without building a key.
+  const soapSeries = new Map<string, Map<string, (seconds: number) => void>>()
 
   return {
     registry,
     contentType: registry.contentType,
     soapRequest(operation, outcome, seconds) {
-      const op = OPERATIONS.has(operation) ? operation : 'unknown'
-      const out = OUTCOME.test(outcome) ? outcome : 'other'
-      const key = `${op} ${out}`
-      let child = soapChildren.get(key)
-      if (!child) soapChildren.set(key, (child = soapDuration.labels(op, out)))
-      child.observe(seconds)
+      let observe = soapSeries.get(operation)?.get(outcome)
+      if (!observe) {
+        const op = OPERATIONS.has(operation) ? operation : 'unknown'
+        const out = OUTCOME.test(outcome) ? outcome : 'other'
+        const series = soapDuration.series(op, out)
+        // Only values kept as they came are remembered: whatever else arrives stays a few series.
+        if (op === operation && out === outcome) soapSeries.set(op, (soapSeries.get(op) ?? new Map()).set(out, series))
+        observe = series
+      }
+      observe(seconds)
     },
     tasks: {
       taskEnded(task, state, now, code) {

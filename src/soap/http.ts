@@ -9,7 +9,7 @@ import { renderFault, toFault } from './fault.js'
 import { handle } from './handlers.js'
 import { parseRequest, type ParseLimits } from './parse.js'
 import { rememberStatusParses } from './parse-memo.js'
-import { renderResponse } from './render.js'
+import { rememberStatusAnswers } from './render.js'
 import { escapeXml } from './xml.js'
 
 export interface SoapEdgeOptions {
@@ -40,6 +40,7 @@ export const DEFAULT_PARSE_LIMITS: ParseLimits = { maxDepth: 32, maxElements: 2_
 export function createSoapEdge(options: SoapEdgeOptions) {
   const { path, logger, auth } = options
   const parse = rememberStatusParses((xml) => parseRequest(xml, options.limits))
+  const answer = rememberStatusAnswers()
   return async (req: IncomingMessage, res: ServerResponse): Promise<boolean> => {
     // Split by hand rather than with new URL(): this runs for every GetTaskStatus poll.
     const target = req.url ?? '/'
@@ -71,7 +72,7 @@ export function createSoapEdge(options: SoapEdgeOptions) {
       if (request.operation === 'GetTaskStatus') taskId = clip(request.taskId)
       const result = await handle(request, options.tasks)
       taskId = result.taskId
-      send(res, 200, renderResponse(result.response))
+      send(res, 200, answer(result.response))
       const ms = started ? elapsedMs(started) : 0
       logAnswered(logger, { operation, taskId, outcome: 'ok', ms })
       onRequest?.(operation, 'ok', ms / 1000)
@@ -140,8 +141,8 @@ function landingPage(path: string): string {
   )
 }
 
-function send(res: ServerResponse, status: number, body: string, extra?: Record<string, string>): void {
-  const headers = { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': Buffer.byteLength(body) }
+function send(res: ServerResponse, status: number, body: string | Buffer, extra?: Record<string, string>): void {
+  const headers = { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length }
   res.writeHead(status, extra ? { ...headers, ...extra } : headers)
   res.end(body)
 }

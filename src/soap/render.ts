@@ -29,3 +29,26 @@ export function renderResponse(response: SoapResponse): string {
       : element('TaskId', response.taskId)
   return envelope(`<ns:${name}>${content}</ns:${name}>`)
 }
+
+/** GetTaskStatus answers remembered per status, each a few hundred bytes. */
+const REMEMBERED_ANSWERS = 1_024
+
+/**
+ * The answer to `response` as bytes, GetTaskStatus answers remembered: the WFM polls a task until
+ * it ends, and each poll is answered IN_PROGRESS, FAILED, or SUCCESS with the task's destination,
+ * the same bytes every time. The oldest remembered is dropped first.
+ */
+export function rememberStatusAnswers(): (response: SoapResponse) => Buffer {
+  const byStatus = new Map<TaskStatus, Map<string | undefined, Buffer>>()
+  return (response) => {
+    if (response.operation !== 'GetTaskStatus') return Buffer.from(renderResponse(response))
+    let remembered = byStatus.get(response.status)
+    if (!remembered) byStatus.set(response.status, (remembered = new Map()))
+    let answer = remembered.get(response.destinationAsset)
+    if (!answer) {
+      if (remembered.size >= REMEMBERED_ANSWERS) remembered.delete(remembered.keys().next().value)
+      remembered.set(response.destinationAsset, (answer = Buffer.from(renderResponse(response))))
+    }
+    return answer
+  }
+}

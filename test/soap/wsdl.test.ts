@@ -10,7 +10,7 @@ import { SaxesParser } from 'saxes'
 import { createClientAsync } from 'soap'
 import { PublishError } from '../../src/errors.js'
 import { renderFault, toFault } from '../../src/soap/fault.js'
-import { renderResponse, type SoapResponse, type TaskStatus } from '../../src/soap/render.js'
+import { rememberStatusAnswers, renderResponse, type SoapResponse, type TaskStatus } from '../../src/soap/render.js'
 import { loadServiceDescription } from '../../src/soap/wsdl.js'
 import { APUBI_NS, SOAP_ENV_NS, escapeXml } from '../../src/soap/xml.js'
 import { startServer } from '../servers/apubi-server.js'
@@ -341,6 +341,13 @@ describe('every response the server renders is valid against apubi.xsd', { skip:
       }
     })
   }
+
+  it('answers remembered are the bytes rendered, whichever status shares a destination', () => {
+    const answer = rememberStatusAnswers()
+    for (let round = 0; round < 2; round++) {
+      for (const response of responses) assert.deepEqual(answer(response), Buffer.from(renderResponse(response)), JSON.stringify(response))
+    }
+  })
 
   const faults = [
     new PublishError('ERR_TASK_NOT_FOUND'),

@@ -72,6 +72,21 @@ export function storeConformance(name: string, open: () => Promise<OpenedStore>)
           assert.equal(await store.status('no-such-task'), undefined)
         }),
       )
+      it(
+        'follows a task through a retry, a cancel and its deletion, however often it was read before',
+        withStore(async (store) => {
+          const retried = await submitAndClaim(store)
+          assert.equal((await store.status(retried.task.id))?.state, 'running')
+          assert.equal(await store.finish(retried, retryAt(T0 + 10), T0 + 1), true)
+          assert.equal((await store.status(retried.task.id))?.state, 'retry_wait')
+          const cancelled = await store.submit(newTask(), T0 + 2)
+          assert.equal((await store.status(cancelled.id))?.state, 'queued')
+          assert.equal(await store.cancel(cancelled.id, { code: 'ERR_CANCELLED', message: 'by an operator' }, T0 + 3), true)
+          for (let i = 0; i < 3; i++) assert.equal((await store.status(cancelled.id))?.state, 'failed')
+          assert.equal(await store.deleteFinishedBefore(T0 + 4), 1)
+          assert.equal(await store.status(cancelled.id), undefined)
+        }),
+      )
     })
 
     describe('files', () => {

@@ -13,6 +13,10 @@ import * as sql from './sql.js'
 /** A task from its row; the metadata pairs as this store keeps them. */
 const rowToTask = (row: Row): Task => toTask(row, JSON.parse(row['metadata_pairs'] as string))
 
+type Status = NonNullable<Awaited<ReturnType<TaskStore['status']>>>
+
+/** Finished tasks whose status is remembered; a GetTaskStatus is a few hundred bytes of it. */
+const REMEMBERED_FINISHED = 4_096
 
 /**
  * The embedded task store: one SQLite file in WAL mode. `synchronous = FULL` because a TaskId we
@@ -65,6 +69,13 @@ function migrate(db: Database.Database): void {
 class SqliteTaskStore implements TaskStore {
   private readonly statements
   readonly outbox: SqliteOutbox
+  /**
+   * The status of tasks that ended, as last read. An ended task never changes again until
+   * retention deletes it (`deleteFinishedBefore` forgets them all), and no other process writes
+   * this file (locking_mode EXCLUSIVE): a WFM polling an ended task, or a poller hammering one,
+   * is answered without SQLite. The oldest remembered are dropped first.
+   */
+  private readonly finished = new Map<string, Status>()
   constructor(private readonly db: Database.Database) {
     const prepare = (text: string) => db.prepare(text)
     this.statements = Object.fromEntries(
@@ -106,10 +117,17 @@ class SqliteTaskStore implements TaskStore {
     return row && rowToTask(row)
   }
 
-  async status(id: string) {
+  async status(id: string): Promise<Status | undefined> {
+    const known = this.finished.get(id)
+    if (known) return known
     const row = this.statements.statusById.get(id) as { state: TaskState; destination: string; final_destination: string | null } | undefined
     if (!row) return undefined
-    return { state: row.state, destination: row.destination, ...(row.final_destination !== null && { finalDestination: row.final_destination }) }
+    const status = Object.freeze({ state: row.state, destination: row.destination, ...(row.final_destination !== null && { finalDestination: row.final_destination }) })
+    if (status.state === 'succeeded' || status.state === 'failed') {
+      if (this.finished.size >= REMEMBERED_FINISHED) this.finished.delete(this.finished.keys().next().value!)
+      this.finished.set(id, status)
+    }
+    return status
   }
 
   async errors(id: string): Promise<TaskError[]> {
@@ -215,7 +233,9 @@ class SqliteTaskStore implements TaskStore {
   }
 
   async deleteFinishedBefore(cutoff: number): Promise<number> {
-    return this.statements.deleteFinished.run(cutoff).changes
+    const deleted = this.statements.deleteFinished.run(cutoff).changes
+    if (deleted > 0) this.finished.clear()
+    return deleted
   }
 
   async list(query: TaskQuery): Promise<TaskPage> {
