@@ -45,6 +45,12 @@ export interface Features {
    * first, and the copy makes none, so publishing leaves no marker objects behind.
    */
   readonly implicitDirectories?: boolean
+  /**
+   * `rename` sends its request and frees its connection before the reply, so that the caller's next
+   * request travels with it (SFTP): a caller may start on its next file meanwhile, and awaits the
+   * returned promise before it counts the file as renamed. Absent: a rename holds its connection.
+   */
+  readonly pipelinedRename?: boolean
 }
 
 export type HashAlgorithm = 'md5' | 'sha256'

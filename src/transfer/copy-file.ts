@@ -27,13 +27,13 @@ export interface FileCopy {
  */
 const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN', 'ERR_LEASE_LOST'])
 
-/** A file in place at its final name. */
+/** A file written whole and checked, its rename sent (or done, see `copyFile`). */
 export interface Landed {
   /**
-   * Its record (`job.onFile`, with its digests) and its count in the progress, once the hashing
-   * threads are done with it: they finish a small file only after all of it has flowed through, and
-   * the copy of the next file need not wait for them meanwhile. Rejects if the hashing or the record
-   * failed.
+   * Its record (`job.onFile`, with its digests) and its count in the progress, once it is at its
+   * final name and the hashing threads are done with it: they finish a small file only after all of
+   * it has flowed through, and the copy of the next file need not wait for them meanwhile. Rejects
+   * if the rename, the hashing or the record failed.
    */
   readonly recorded: Promise<void>
 }
@@ -41,10 +41,12 @@ export interface Landed {
 /**
  * Copies one file: to a temporary name (unless the destination writes objects whole), computing
  * the `checksums` on the way, checking the size and, where the storage can tell, the digest, then
- * renaming it into place. Where the destination can append, a temporary file left by an
+ * renaming it into place (the file never shows under its final name before it is whole and
+ * checked). Where the destination can append, a temporary file left by an
  * interrupted attempt is continued from its end rather than written again; where it writes in place
  * but keeps an upload in pieces (`uploadedSoFar`), that upload is continued after its stored pieces.
- * Resolves once the file is in place; its record follows (`Landed`).
+ * Resolves once the file is in place, or where the destination pipelines renames once its rename is
+ * sent; its rename's reply and its record follow (`Landed`).
  */
 export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<Landed> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
@@ -99,13 +101,23 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     // the file lands while the hashing threads finish it.
     const digests = digest?.digests ?? Promise.resolve({})
     const verifiedBy = await verify(to, temporary, checksums, digests, rel, signal)
-    if (!inPlace) await to.rename(temporary, targetPath, signal)
-    const recorded = digests.then((d) => {
+    // Only now, the file whole and checked, does it get its final name. Where the destination sends
+    // a rename without holding its connection (`pipelinedRename`), the lane moves on at once and the
+    // rename travels with the next file's first request; the file counts as published (recorded,
+    // and awaited before a tier's manifests or the task's end) only once the reply confirms it.
+    const renamed = inPlace ? Promise.resolve() : to.rename(temporary, targetPath, signal)
+    if (!to.features.pipelinedRename) await renamed
+    const record = (d: Digests): void => {
       job.onFile?.({ rel, size, ...d, verifiedBy, resumedFrom: offset })
       progress.fileDone()
-    })
-    return { recorded }
+    }
+    return { recorded: renamed.then(() => digests.then(record), undo) }
   } catch (e) {
+    return await undo(e)
+  }
+
+  /** Takes the failed file's bytes back and removes its temporary file, unless worth resuming; rethrows. */
+  async function undo(e: unknown): Promise<never> {
     counter.rollback()
     progress.add(-offset)
     digest?.destroy()
