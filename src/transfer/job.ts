@@ -43,7 +43,7 @@ export interface TransferOptions {
   readonly credentials: (endpoint: Endpoint) => Endpoint
   /** Digests computed while streaming; empty: none, the size alone is checked. */
   readonly checksums: readonly HashAlgorithm[]
-  /** Files of one directory in flight at once. */
+  /** Files of one directory in flight at once to start with; more while round trips limit the copy (lanes.ts). */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
   /** The bandwidth caps this task's writes draw from; absent: none. */
