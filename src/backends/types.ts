@@ -45,12 +45,6 @@ export interface Features {
    * first, and the copy makes none, so publishing leaves no marker objects behind.
    */
   readonly implicitDirectories?: boolean
-  /**
-   * `rename` sends its request and frees its connection before the reply, so that the caller's next
-   * request travels with it (SFTP): a caller may start on its next file meanwhile, and awaits the
-   * returned promise before it counts the file as renamed. Absent: a rename holds its connection.
-   */
-  readonly pipelinedRename?: boolean
 }
 
 export type HashAlgorithm = 'md5' | 'sha256'
@@ -72,6 +66,12 @@ export interface WriteOptions {
   readonly resumeFrom?: number
   /** With `uploadTag`: a failure worth retrying keeps what was stored for a later `resumeFrom`. */
   readonly keepPartsOnError?: boolean
+  /**
+   * Called once the whole body and the requests that end the write are sent, before the storage
+   * confirmed them, where the backend can tell (SFTP): the caller may start its next write, whose
+   * first request then travels with them. The returned promise still says how the write ended.
+   */
+  readonly onSent?: () => void
 }
 
 /**

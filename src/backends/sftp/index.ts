@@ -181,7 +181,7 @@ export function codeFor(e: unknown, connecting: boolean): Code {
 class SftpBackend implements Backend {
   readonly scheme = 'sftp' as const
   // posix-rename@openssh.com replaces in one step; elsewhere `rename` removes the target first.
-  readonly features = { atomicRename: true, writable: true, append: true, pipelinedRename: true }
+  readonly features = { atomicRename: true, writable: true, append: true }
   private readonly pool: ConnectionPool<Session>
   private readonly knownDirs = new KnownDirs()
   /** Where a rename is sent without taking a session (see `rename`). */
@@ -251,14 +251,19 @@ class SftpBackend implements Backend {
     const remote = remotePath(path)
     let opened = false
     try {
-      return await this.use('write', remote, signal, async (s) => {
+      return await this.use('write', remote, signal, async (s, release) => {
         await this.makeDirs(s, posix.dirname(remote), 'write')
         // SFTP v3 writes at explicit offsets, even in append mode: continue at the current size.
         const start = options.append ? (options.resumeFrom ?? (await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
         opened = true
         const handle = await call<Buffer>(s, (cb) => s.sftp.open(remote, options.append ? 'a' : 'w', cb))
         const translate = (e: unknown): PublishError => this.translate(e, 'write', remote, signal)
-        const writer = new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES)
+        // Once the last requests are sent, the session goes back to the pool while their replies
+        // come: the caller's next write takes it, and its open leaves with them (see `onSent`).
+        const writer = new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES, () => {
+          release()
+          options.onSent?.()
+        })
         await pipeline(body, writer, { signal })
         return writer.size
       })
@@ -322,17 +327,25 @@ class SftpBackend implements Backend {
   /**
    * Runs `work` on a pooled session, which aborting `signal` closes; errors leave translated. With
    * `keep`, a successful `work` keeps the session, for a stream that gives it back when it closes.
+   * `work` may give the session back early (`release`), once it only awaits replies: SFTP answers
+   * requests by their ids, so another caller's requests may share the session meanwhile.
    */
-  private async use<T>(op: Operation, remote: string, signal: AbortSignal, work: (session: Session) => Promise<T>, keep = false): Promise<T> {
+  private async use<T>(op: Operation, remote: string, signal: AbortSignal, work: (session: Session, release: () => void) => Promise<T>, keep = false): Promise<T> {
     const session = await this.take(op, remote, signal)
     const stop = (): void => closeSession(session, new Error('aborted'))
     signal.addEventListener('abort', stop, { once: true })
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.giveBack(session)
+    }
     try {
-      const result = await work(session)
-      if (!keep) this.giveBack(session)
+      const result = await work(session, release)
+      if (!keep) release()
       return result
     } catch (e) {
-      this.giveBack(session)
+      release()
       throw this.translate(e, op, remote, signal)
     } finally {
       signal.removeEventListener('abort', stop)

@@ -265,7 +265,8 @@ export class SftpReader extends Readable {
  * gathered into requests as large as the server takes, each sent in one system call: Node's cost
  * is per request and per write to the socket, not per byte. A chunk is accepted while fewer
  * requests are in flight than allowed; `end` resolves once every write is confirmed and the handle
- * is closed, with the file's size then in `size`. Destroying it closes the handle too.
+ * is closed, with the file's size then in `size`; `onSent` runs as soon as the last write, fstat
+ * and close are sent. Destroying it closes the handle too.
  */
 export class SftpWriter extends Writable {
   private readonly plan: { bytes: number; inFlight: number }
@@ -291,6 +292,7 @@ export class SftpWriter extends Writable {
     private position: number,
     private readonly translate: (e: unknown) => Error,
     highWaterMark: number,
+    private readonly onSent: () => void = () => {},
   ) {
     super({ highWaterMark })
     this.plan = requestPlan(session.sftp, 'write')
@@ -324,6 +326,7 @@ export class SftpWriter extends Writable {
     const stats = call<Stats>(this.session, (cb) => sftp.fstat(this.handle, cb))
     const closed = call(this.session, (cb) => sftp.close(this.handle, cb))
     socket.uncork()
+    this.onSent()
     const ended = Promise.all([stats, closed])
     ended.catch(() => {}) // awaited below, once the writes are in
     this.whenDrained(() => {
