@@ -1,6 +1,7 @@
-// A package published to an SFTP destination behind a far link (the test proxy, OpenSSH behind it):
-// a file's rename travels with the next file's open (issue 18, "Real round trips"). The proxy counts
-// the round trips a client waited for (`turns`): a count the machine's load does not change.
+// A package published to an SFTP destination behind a far link (the test proxy, OpenSSH behind it)
+// (issue 18, "Real round trips"): a lane's next file opens with the last writes, fstat and close of
+// the one before, whose rename leaves once their replies show it whole. The proxy counts the round
+// trips a client waited for (`turns`): a count the machine's load does not change.
 import assert from 'node:assert/strict'
 import { randomBytes, randomUUID } from 'node:crypto'
 import { chmod, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
@@ -78,8 +79,9 @@ describe('a package to an SFTP destination through a far link', { skip: installe
     }
     // The logins, the folders made, the manifests, their checks and read-back are the same for both
     // packages (one listing of v0/ each): the difference is what the extra segments cost. Each: its
-    // open, sent with the rename of the file before, then its writes, fstat and close. A login's
-    // count varies by one (ssh2's key exchange init leaves with or apart from its KEXINIT).
+    // writes, fstat and close with the next file's open, then its rename with the next file's writes
+    // (about one round trip; the target is two). A login's count varies by one (ssh2's key exchange
+    // init leaves with or apart from its KEXINIT).
     const extra = packages.large.files.size - packages.small.files.size
     assert.ok(large - small <= 2 * extra + logins, `${small} round trips for ${packages.small.files.size} files, ${large} for ${packages.large.files.size}, ${logins} logins: ${((large - small) / extra).toFixed(2)} per file`)
   })
