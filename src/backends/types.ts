@@ -66,6 +66,12 @@ export interface WriteOptions {
   readonly resumeFrom?: number
   /** With `uploadTag`: a failure worth retrying keeps what was stored for a later `resumeFrom`. */
   readonly keepPartsOnError?: boolean
+  /**
+   * Called once the whole body and the requests that end the write are sent, before the storage
+   * confirmed them, where the backend can tell (SFTP): the caller may start its next write, whose
+   * first request then travels with them. The returned promise still says how the write ended.
+   */
+  readonly onSent?: () => void
 }
 
 /**

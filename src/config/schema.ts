@@ -94,7 +94,7 @@ export const settings = {
   logFormat: { env: 'APUBI_LOG_FORMAT', schema: z.enum(['auto', 'json', 'pretty']).default('auto'), help: 'json: one JSON object per line; pretty: one readable line per entry; auto: pretty when stdout is a terminal, else json' },
   adminToken: { env: 'APUBI_ADMIN_TOKEN', schema: z.string().min(16, 'must be at least 16 characters (make one with: openssl rand -hex 32)').optional(), help: 'Bearer token of the admin API, dashboard and /metrics, with the operator role (default: none; then they answer loopback clients only)' },
   workers: { env: 'APUBI_WORKERS', schema: positiveInt.default(4), help: 'Tasks worked on at once' },
-  parallelFiles: { env: 'APUBI_PARALLEL_FILES', schema: positiveInt.default(4), help: 'Files of one directory copied at once' },
+  parallelFiles: { env: 'APUBI_PARALLEL_FILES', schema: positiveInt.default(4), help: 'Files of one directory copied at once to start with; more while round trips limit the copy, up to the per-host connection cap' },
   connectionsPerHost: { env: 'APUBI_CONNECTIONS_PER_HOST', schema: z.coerce.number().int().min(2).default(8), help: 'Connections open to one host, across all tasks (at least 2: a copy between two paths of one host holds two)' },
   timeoutMs: { env: 'APUBI_TIMEOUT_MS', schema: positiveInt.default(30_000), help: 'Connect and idle timeout of network storage, ms' },
   taskTimeoutMs: { env: 'APUBI_TASK_TIMEOUT_MS', schema: positiveInt.default(6 * 3_600_000), help: 'Longest one attempt of a task may run before it ends FAILED (ERR_TIMEOUT), ms' },

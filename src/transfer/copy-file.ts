@@ -27,13 +27,13 @@ export interface FileCopy {
  */
 const RESUMABLE_AFTER: ReadonlySet<Code> = new Set(['ERR_TRANSFER', 'ERR_UNREACHABLE', 'ERR_SHUTDOWN', 'ERR_LEASE_LOST'])
 
-/** A file in place at its final name. */
+/** A file on its way: all of it sent (where the destination tells), else written, checked and renamed. */
 export interface Landed {
   /**
-   * Its record (`job.onFile`, with its digests) and its count in the progress, once the hashing
-   * threads are done with it: they finish a small file only after all of it has flowed through, and
-   * the copy of the next file need not wait for them meanwhile. Rejects if the hashing or the record
-   * failed.
+   * Its record (`job.onFile`, with its digests) and its count in the progress, once it is at its
+   * final name and the hashing threads are done with it: they finish a small file only after all of
+   * it has flowed through, and the copy of the next file need not wait for them meanwhile. Rejects
+   * if the rename, the hashing or the record failed.
    */
   readonly recorded: Promise<void>
 }
@@ -41,10 +41,12 @@ export interface Landed {
 /**
  * Copies one file: to a temporary name (unless the destination writes objects whole), computing
  * the `checksums` on the way, checking the size and, where the storage can tell, the digest, then
- * renaming it into place. Where the destination can append, a temporary file left by an
+ * renaming it into place (the file never shows under its final name before it is whole and
+ * checked). Where the destination can append, a temporary file left by an
  * interrupted attempt is continued from its end rather than written again; where it writes in place
  * but keeps an upload in pieces (`uploadedSoFar`), that upload is continued after its stored pieces.
- * Resolves once the file is in place; its record follows (`Landed`).
+ * Resolves once the file is in place, or, where the destination tells (`WriteOptions.onSent`), once
+ * all of it is sent; its confirmation, checks, rename and record follow (`Landed`).
  */
 export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCounter, checksums: readonly HashAlgorithm[]): Promise<Landed> {
   const { from, to, sourcePath, targetPath, size, rel } = copy
@@ -62,6 +64,12 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
   const offset = resumable ? (copy.targetIsNew ? 0 : await resumeOffset(to, temporary, size, signal)) : continuesUpload ? await uploadedOffset(to, targetPath, size, job.taskId, signal) : 0
   const digest = checksums.length > 0 ? new DigestStream(checksums) : undefined
   const counter = progress.counter()
+  const digests = digest?.digests ?? Promise.resolve({})
+  // Where the destination tells (SFTP), the lane moves on once the file's last requests are sent:
+  // the next file's open travels with them, and this file lands (checked, renamed) meanwhile.
+  let sent: () => void = () => {}
+  const allSent = new Promise<void>((resolve) => (sent = resolve))
+  let landing: Promise<PublishedFile['verifiedBy']>
   try {
     // Resuming with digests, the bytes already written are hashed first: read back from the temporary
     // file, before the write opens its own connection (two at once to one host could wait on each
@@ -73,7 +81,8 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
       else await digest.absorb(await to.read(temporary, signal))
     }
     progress.add(offset)
-    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt } : { append: resumable, resumeFrom: offset }
+    const onSent = () => sent()
+    const options = continuesUpload ? { uploadTag: job.taskId, resumeFrom: offset, keepPartsOnError: !job.lastAttempt, onSent } : { append: resumable, resumeFrom: offset, onSent }
     // To a temporary name, the destination opens while the source does, their round trips side by
     // side. In place, a source that turns out to be missing must leave the target untouched.
     const writing = inPlace ? undefined : to.write(temporary, counter, signal, options)
@@ -89,7 +98,25 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     // pipeline, not pipe: a source failing mid-way must fail the write too. The error is seen there,
     // through the counter, the last stage: what the destination reads.
     pipeline([bytes, ...(digest ? [digest] : []), ...(skip > 0 ? [new SkipBytes(skip)] : []), counter], () => {})
-    const reported = await (writing ?? to.write(temporary, counter, signal, options))
+    landing = land(writing ?? to.write(temporary, counter, signal, options)).catch(undo)
+  } catch (e) {
+    return await undo(e)
+  }
+  void landing.catch(() => {}) // in `recorded`
+  // A failure before everything was sent rejects here, already undone.
+  await Promise.race([allSent, landing])
+  const record = (verifiedBy: PublishedFile['verifiedBy'], d: Digests): void => {
+    job.onFile?.({ rel, size, ...d, verifiedBy, resumedFrom: offset })
+    progress.fileDone()
+  }
+  return { recorded: landing.then((verifiedBy) => digests.then((d) => record(verifiedBy, d))) }
+
+  /**
+   * Once `writing` is confirmed: checks the size and, where the storage can tell, the digest, and
+   * only then, the file whole, gives it its final name.
+   */
+  async function land(writing: Promise<number | void>): Promise<PublishedFile['verifiedBy']> {
+    const reported = await writing
     const written = typeof reported === 'number' ? reported : (await to.stat(temporary, signal)).size
     const read = offset + counter.bytes
     if (written !== size || read !== size) {
@@ -97,15 +124,13 @@ export async function copyFile(copy: FileCopy, job: Job, progress: ProgressCount
     }
     // Our digests are awaited only where the destination reports one to compare (few do); elsewhere
     // the file lands while the hashing threads finish it.
-    const digests = digest?.digests ?? Promise.resolve({})
     const verifiedBy = await verify(to, temporary, checksums, digests, rel, signal)
     if (!inPlace) await to.rename(temporary, targetPath, signal)
-    const recorded = digests.then((d) => {
-      job.onFile?.({ rel, size, ...d, verifiedBy, resumedFrom: offset })
-      progress.fileDone()
-    })
-    return { recorded }
-  } catch (e) {
+    return verifiedBy
+  }
+
+  /** Takes the failed file's bytes back and removes its temporary file, unless worth resuming; rethrows. */
+  async function undo(e: unknown): Promise<never> {
     counter.rollback()
     progress.add(-offset)
     digest?.destroy()

@@ -4,6 +4,7 @@ import type { Backend } from '../backends/index.js'
 import { isPublishError, PublishError } from '../errors.js'
 import { copyFile, type Landed } from './copy-file.js'
 import { forEachLimited, walk, withBackend, withSource, type Job, type TransferOptions } from './job.js'
+import { Lanes, sameHost } from './lanes.js'
 import type { Location } from './locate.js'
 import { folderIntoManifest, listPackage, packageTarget } from './package-source.js'
 import { assertComplete, DEFAULT_MANIFEST_EXTENSIONS, hasManifestExtension, planPackage, type PackageItem, type PackagePlan } from './package-plan.js'
@@ -34,6 +35,7 @@ interface SourceItem extends PackageItem {
  */
 export async function publish(source: Location, destination: Location, job: Job, options: TransferOptions): Promise<Published> {
   const extensions = options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS
+  const lanes = new Lanes(options, sameHost(source, destination))
   return withSource(source.endpoint, options, (from) =>
     withBackend(destination.endpoint, options, async (to) => {
       const name = posix.basename(source.path)
@@ -45,7 +47,7 @@ export async function publish(source: Location, destination: Location, job: Job,
         if (manifestName !== name && items.filter((i) => i.rel === manifestName).length > 1) {
           throw new PublishError('ERR_REQUEST_INVALID', `the destination names the manifest ${manifestName}, which is also another file of the package: give a folder ending in '/' or another name`)
         }
-        const summary = await publishInOrder(from, items, to, dir, [], job, options)
+        const summary = await publishInOrder(from, items, to, dir, [], job, options, lanes)
         return { directory: true, name, ...(summary && { package: summary }) }
       }
       const root = await from.stat(source.path, job.signal)
@@ -62,7 +64,7 @@ export async function publish(source: Location, destination: Location, job: Job,
       if (!destination.isDirectory && hasManifestExtension(destination.path, extensions)) throw folderIntoManifest(destination)
       const { files, dirs } = await walk(from, source.path, job.signal)
       const items = files.map(({ rel, size }) => ({ rel, size, sourcePath: posix.join(source.path, rel) }))
-      const summary = await publishInOrder(from, items, to, destination.path, dirs, job, options)
+      const summary = await publishInOrder(from, items, to, destination.path, dirs, job, options, lanes)
       return { directory: true, name, ...(summary && { package: summary }) }
     }),
   )
@@ -91,10 +93,11 @@ async function withSizes(from: Backend, entries: ReadonlyArray<{ rel: string; pa
  * and checked the same way. When any of it fails, the manifests this attempt added are taken away
  * again (master first), so a failed package shows no new manifest; those it replaced stay replaced.
  * A later attempt skips the files already in place (`job.completed`). `dirs` (relative) are made
- * too, empty ones included, where the destination has directories.
+ * too, empty ones included, where the destination has directories. Files go over `lanes`, which
+ * grow while round trips rather than CPU limit the copy.
  * @returns the verification's summary; undefined when no manifest was among the files.
  */
-async function publishInOrder(from: Backend, items: readonly SourceItem[], to: Backend, targetDir: string, dirs: readonly string[], job: Job, options: TransferOptions): Promise<PackageSummary | undefined> {
+async function publishInOrder(from: Backend, items: readonly SourceItem[], to: Backend, targetDir: string, dirs: readonly string[], job: Job, options: TransferOptions, lanes: Lanes): Promise<PackageSummary | undefined> {
   const plan: PackagePlan<SourceItem> = await planPackage(items, options.manifestExtensions ?? DEFAULT_MANIFEST_EXTENSIONS, (item) => readAll(from, item.sourcePath, job.signal), job.signal)
   assertComplete(plan)
   const [files = [], ...manifestTiers] = plan.tiers
@@ -109,7 +112,7 @@ async function publishInOrder(from: Backend, items: readonly SourceItem[], to: B
     const source = item.body ? inMemory(item.body) : from
     return copyFile({ from: source, sourcePath: item.sourcePath, size: item.size, to, targetPath: posix.join(targetDir, item.rel), rel: item.rel, targetIsNew }, job, progress, options.checksums)
   }
-  await copyEach(files, options, job, copy)
+  await copyEach(files, lanes, job, copy)
   if (manifestTiers.length === 0) return undefined
   const sizes = new Map(items.map((i) => [i.rel, i.size]))
   // Read back master first, so the first reference found missing is named from the top.
@@ -118,7 +121,7 @@ async function publishInOrder(from: Backend, items: readonly SourceItem[], to: B
   try {
     for (const tier of manifestTiers) {
       await checkReferences(to, targetDir, tier.map((i) => plan.manifests.get(i.rel)!), sizes, job.signal)
-      await copyEach(tier, options, job, copy)
+      await copyEach(tier, lanes, job, copy)
     }
     return await verifyPackage(to, targetDir, manifests, sizes, job.signal)
   } catch (e) {
@@ -147,15 +150,16 @@ async function presentAt(to: Backend, dir: string, rels: readonly string[], opti
  * once every landed file is recorded too. The first failure, of a copy or of a record, starts no
  * more copies and is thrown.
  */
-async function copyEach<T>(files: readonly T[], options: TransferOptions, job: Job, copy: (file: T) => Promise<Landed>): Promise<void> {
+async function copyEach<T>(files: readonly T[], lanes: Lanes, job: Job, copy: (file: T) => Promise<Landed>): Promise<void> {
   let failure: { error: unknown } | undefined
   const records: Array<Promise<void>> = []
   try {
-    await forEachLimited(files, lanesFor(options), job.signal, async (file) => {
+    const work = async (file: T): Promise<void> => {
       if (failure) throw failure.error
       const { recorded } = await copy(file)
       records.push(recorded.catch((e: unknown) => void (failure ??= { error: e })))
-    })
+    }
+    await forEachLimited(files, lanes.initial, job.signal, work, (running) => lanes.grow(running))
   } catch (e) {
     failure ??= { error: e }
   }

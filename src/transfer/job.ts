@@ -43,7 +43,7 @@ export interface TransferOptions {
   readonly credentials: (endpoint: Endpoint) => Endpoint
   /** Digests computed while streaming; empty: none, the size alone is checked. */
   readonly checksums: readonly HashAlgorithm[]
-  /** Files of one directory in flight at once. */
+  /** Files of one directory in flight at once to start with; more while round trips limit the copy (lanes.ts). */
   readonly parallelFiles: number
   readonly connectionsPerHost: number
   /** The bandwidth caps this task's writes draw from; absent: none. */
@@ -75,11 +75,13 @@ export function withSource<T>(endpoint: Endpoint, options: TransferOptions, work
 /**
  * Runs `work` over `items`, at most `limit` at once. The first failure (or the abort of `signal`)
  * starts no more and rejects, once the items in flight have settled: a file still on its way lands
- * or removes its temporary file before the task ends, never after.
+ * or removes its temporary file before the task ends, never after. `grow`, asked each time a lane
+ * finishes an item while others wait, opens one more lane when it says so.
  */
-export async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>): Promise<void> {
+export async function forEachLimited<T>(items: readonly T[], limit: number, signal: AbortSignal, work: (item: T) => Promise<void>, grow?: (running: number) => boolean): Promise<void> {
   let next = 0
   let failure: { error: unknown } | undefined
+  const lanes: Array<Promise<void>> = []
   const lane = async (): Promise<void> => {
     while (!failure && next < items.length) {
       try {
@@ -88,9 +90,12 @@ export async function forEachLimited<T>(items: readonly T[], limit: number, sign
       } catch (e) {
         failure ??= { error: e }
       }
+      if (!failure && next < items.length && grow?.(lanes.length)) lanes.push(lane())
     }
   }
-  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, lane))
+  for (let i = 0; i < Math.min(limit, items.length); i++) lanes.push(lane())
+  // Lanes never reject; those opened meanwhile are appended, and awaited in turn.
+  for (let i = 0; i < lanes.length; i++) await lanes[i]
   if (failure) throw failure.error
 }
 

@@ -33,8 +33,9 @@ export interface FaultProxy {
    * Connections opened so far, and how many a fault hit. `turns`: over all connections, how often
    * the client sent again after something reached it from the server — each a round trip the
    * client waited for, unless it was sending anyway (pipelined requests count their replies too).
+   * `open`: connections open now; `peak`: the most open at once.
    */
-  readonly stats: { connections: number; faulted: number; turns: number }
+  readonly stats: { connections: number; faulted: number; turns: number; open: number; peak: number }
   close(): Promise<void>
 }
 
@@ -49,10 +50,12 @@ const LINK_WINDOW_BYTES = 4 << 20
  */
 export async function startFaultProxy(targetHost: string, targetPort: number, link?: Link): Promise<FaultProxy> {
   let pending: (Fault & { times: number }) | undefined
-  const stats = { connections: 0, faulted: 0, turns: 0 }
+  const stats = { connections: 0, faulted: 0, turns: 0, open: 0, peak: 0 }
   const sockets = new Set<Socket>()
   const server = createServer((client) => {
     stats.connections++
+    stats.peak = Math.max(stats.peak, ++stats.open)
+    client.once('close', () => stats.open--)
     let fault: Fault | undefined
     if (pending && pending.times > 0) {
       pending.times--

@@ -49,3 +49,40 @@ it('a connection opened after close is never handed out', async () => {
   await closing
   assert.deepEqual(discarded.sort(), ['first', 'late'])
 })
+
+it('opens no more connections than callers wait for, while the first ones are being opened', async () => {
+  const opened: Array<(name: string) => void> = []
+  const pool = new ConnectionPool<string>({
+    connect: () => new Promise<string>((resolve) => opened.push(resolve)),
+    isOpen: () => true,
+    discard: () => {},
+    idleMs: 60_000,
+    maxIdle: 4,
+  })
+  // Four callers, then a fifth once the first of them has handed its connection back: five opened
+  // before, one each time a caller found none idle (issue 18: 13 connections for 4 parallel files).
+  const takes = Array.from({ length: 4 }, () => pool.take(never))
+  assert.equal(opened.length, 4)
+  opened.shift()!('a')
+  const a = await takes[0]!
+  pool.giveBack(a) // to the second caller, whose connection is still being opened
+  assert.equal(await takes[1], 'a')
+  const fifth = pool.take(never) // three being opened, two callers waiting: no new one
+  assert.equal(opened.length, 3)
+  for (const name of ['b', 'c', 'd']) opened.shift()!(name)
+  assert.deepEqual(await Promise.all([takes[2], takes[3], fifth]), ['b', 'c', 'd'])
+  await pool.close()
+})
+
+it('a connection that fails to open fails the caller no other opening serves', async () => {
+  const refused = new Error('login refused')
+  const pool = new ConnectionPool<string>({
+    connect: () => Promise.reject(refused),
+    isOpen: () => true,
+    discard: () => {},
+    idleMs: 60_000,
+    maxIdle: 4,
+  })
+  await assert.rejects(Promise.all([pool.take(never), pool.take(never)]), (e) => e === refused)
+  await pool.close()
+})

@@ -6,7 +6,7 @@ import { Client, type FileEntryWithStats, type ServerHostKeyAlgorithm, type SFTP
 import { PublishError, type Code } from '../../errors.js'
 import { REDACTED } from '../../observability/index.js'
 import { checkedAddress, unbracketed } from '../checked-lookup.js'
-import { call, closeSession, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './protocol.js'
+import { call, closeSession, closeWhenSettled, entryOf, ifMissing, renameReplacing, SftpReader, SftpWriter, sftpStatus, statOf, STATUS, type Session } from './protocol.js'
 import { ConnectionPool } from '../connection-pool.js'
 import { networkErrorCode } from '../network-errors.js'
 import { hostKeyCheck } from './known-hosts.js'
@@ -56,6 +56,10 @@ async function connect(endpoint: Endpoint, context: BackendContext, signal: Abor
   const client = new Client()
   // Ours, not ssh2's: SftpWriter corks it so that the packets of one request leave in one system call.
   const socket = new Socket()
+  // No Nagle: requests sent without waiting (a write with its fstat and close, a rename with the next
+  // open) must leave at once, not behind the ACK of the one before, which a far server sends with its
+  // reply: measured through the test's far link, each such pair cost a round trip more.
+  socket.setNoDelay(true)
   // ssh2 throws an 'error' nobody listens to; the handlers below see each error that matters.
   client.on('error', () => {})
   // ssh2 may still finish a login or open the SFTP channel from data that arrived just before a
@@ -144,6 +148,16 @@ async function login(client: Client, socket: Socket, endpoint: Endpoint, context
   })
 }
 
+/** `promise`, or the abort of `signal` if that comes first (the request itself is not taken back). */
+function abortable<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason)
+  return new Promise<T>((resolve, reject) => {
+    const stop = (): void => reject(signal.reason)
+    signal.addEventListener('abort', stop, { once: true })
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', stop))
+  })
+}
+
 const statusCodes: Readonly<Record<number, Code>> = {
   [STATUS.NO_SUCH_FILE]: 'ERR_NOT_FOUND',
   [STATUS.PERMISSION_DENIED]: 'ERR_PERMISSION',
@@ -170,6 +184,8 @@ class SftpBackend implements Backend {
   readonly features = { atomicRename: true, writable: true, append: true }
   private readonly pool: ConnectionPool<Session>
   private readonly knownDirs = new KnownDirs()
+  /** Where a rename is sent without taking a session (see `rename`). */
+  private lastGivenBack: Session | undefined
 
   constructor(
     private readonly endpoint: Endpoint,
@@ -178,10 +194,7 @@ class SftpBackend implements Backend {
     this.pool = new ConnectionPool({
       connect: (signal) => connect(endpoint, context, signal),
       isOpen: (session) => !session.closed,
-      discard: (session) => {
-        closeSession(session, new Error('session closed'))
-        session.release()
-      },
+      discard: (session) => closeWhenSettled(session, new Error('session closed'), session.release),
       onLost: (session, lost) => session.client.once('close', lost),
       idleMs: context.timeoutMs,
       maxIdle: MAX_IDLE_SESSIONS,
@@ -238,14 +251,19 @@ class SftpBackend implements Backend {
     const remote = remotePath(path)
     let opened = false
     try {
-      return await this.use('write', remote, signal, async (s) => {
+      return await this.use('write', remote, signal, async (s, release) => {
         await this.makeDirs(s, posix.dirname(remote), 'write')
         // SFTP v3 writes at explicit offsets, even in append mode: continue at the current size.
         const start = options.append ? (options.resumeFrom ?? (await statOf(s, remote).catch(ifMissing(undefined)))?.size ?? 0) : 0
         opened = true
         const handle = await call<Buffer>(s, (cb) => s.sftp.open(remote, options.append ? 'a' : 'w', cb))
         const translate = (e: unknown): PublishError => this.translate(e, 'write', remote, signal)
-        const writer = new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES)
+        // Once the last requests are sent, the session goes back to the pool while their replies
+        // come: the caller's next write takes it, and its open leaves with them (see `onSent`).
+        const writer = new SftpWriter(s, handle, start, translate, WRITE_BUFFER_BYTES, () => {
+          release()
+          options.onSent?.()
+        })
         await pipeline(body, writer, { signal })
         return writer.size
       })
@@ -257,10 +275,34 @@ class SftpBackend implements Backend {
     }
   }
 
+  /**
+   * With posix-rename@openssh.com, one request, sent at once on the session last given back to the
+   * pool, without taking it: SFTP answers requests by their ids, so it may carry another caller's
+   * requests meanwhile, and the caller's next request (the next file's open, which takes that
+   * session) leaves with it, one round trip for both. Resolves with the reply. Without such a
+   * session, or elsewhere than OpenSSH, a session is taken for the steps of `renameReplacing`.
+   */
   async rename(from: string, to: string, signal: AbortSignal): Promise<void> {
     const source = remotePath(from)
     const target = remotePath(to)
-    await this.use('rename', source, signal, (s) => renameReplacing(s, source, target))
+    const session = this.lastGivenBack
+    if (signal.aborted || !session || session.closed || !session.posixRename) {
+      return this.use('rename', source, signal, (s) => renameReplacing(s, source, target))
+    }
+    try {
+      await abortable(
+        call(session, (cb) => session.sftp.ext_openssh_rename(source, target, cb)),
+        signal,
+      )
+    } catch (e) {
+      // ssh2 refuses, without a status, an extension the server did not announce: then step by step.
+      const status = sftpStatus(e)
+      if (!signal.aborted && !session.closed && (status === undefined || status === STATUS.OP_UNSUPPORTED)) {
+        session.posixRename = false
+        return this.use('rename', source, signal, (s) => renameReplacing(s, source, target))
+      }
+      throw this.translate(e, 'rename', source, signal)
+    }
   }
 
   async remove(path: string, signal: AbortSignal): Promise<void> {
@@ -285,17 +327,25 @@ class SftpBackend implements Backend {
   /**
    * Runs `work` on a pooled session, which aborting `signal` closes; errors leave translated. With
    * `keep`, a successful `work` keeps the session, for a stream that gives it back when it closes.
+   * `work` may give the session back early (`release`), once it only awaits replies: SFTP answers
+   * requests by their ids, so another caller's requests may share the session meanwhile.
    */
-  private async use<T>(op: Operation, remote: string, signal: AbortSignal, work: (session: Session) => Promise<T>, keep = false): Promise<T> {
+  private async use<T>(op: Operation, remote: string, signal: AbortSignal, work: (session: Session, release: () => void) => Promise<T>, keep = false): Promise<T> {
     const session = await this.take(op, remote, signal)
     const stop = (): void => closeSession(session, new Error('aborted'))
     signal.addEventListener('abort', stop, { once: true })
+    let released = false
+    const release = (): void => {
+      if (released) return
+      released = true
+      this.giveBack(session)
+    }
     try {
-      const result = await work(session)
-      if (!keep) this.giveBack(session)
+      const result = await work(session, release)
+      if (!keep) release()
       return result
     } catch (e) {
-      this.giveBack(session)
+      release()
       throw this.translate(e, op, remote, signal)
     } finally {
       signal.removeEventListener('abort', stop)
@@ -316,6 +366,7 @@ class SftpBackend implements Backend {
 
   /** Pools a session again unless it was closed: an SFTP request always ends in a reply or a lost connection. */
   private giveBack(session: Session): void {
+    this.lastGivenBack = session
     this.pool.giveBack(session)
   }
 

@@ -24,6 +24,8 @@ export interface Session {
   readonly pending: Set<(e: Error) => void>
   /** SftpWriter's request buffer, kept for the next write on the session (one at a time). */
   requestBuffer?: Buffer
+  /** Run once no request awaits a reply any more (see `closeWhenSettled`). */
+  whenSettled?: () => void
 }
 
 /** SFTP status codes (draft-ietf-secsh-filexfer-02 §7) that ssh2 puts on an error as `code`. */
@@ -72,6 +74,7 @@ export function call<T = void>(session: Session, send: (done: (err: Error | unde
     const fail = (e: Error): void => {
       session.pending.delete(fail)
       reject(e)
+      settled(session)
     }
     session.pending.add(fail)
     try {
@@ -79,6 +82,7 @@ export function call<T = void>(session: Session, send: (done: (err: Error | unde
         if (!session.pending.delete(fail)) return // already failed with the connection
         if (err) reject(err)
         else resolve(value as T)
+        settled(session)
       })
     } catch (e) {
       fail(e as Error) // ssh2 throws for a request the server did not offer
@@ -91,6 +95,26 @@ export function closeSession(session: Session, why: Error): void {
   session.closed = true
   for (const fail of [...session.pending]) fail(why)
   session.client.destroy()
+}
+
+/**
+ * Closes the session once the requests awaiting a reply have theirs, then runs `then`: a session
+ * goes back to the pool with a rename in flight (see the backend's `rename`), and the pool may
+ * retire it before the reply comes.
+ */
+export function closeWhenSettled(session: Session, why: Error, then: () => void): void {
+  session.whenSettled = () => {
+    closeSession(session, why)
+    then()
+  }
+  settled(session)
+}
+
+function settled(session: Session): void {
+  if (session.pending.size > 0 || !session.whenSettled) return
+  const run = session.whenSettled
+  session.whenSettled = undefined
+  run()
 }
 
 export function entryOf(path: string, stats: Stats): Entry {
@@ -241,7 +265,8 @@ export class SftpReader extends Readable {
  * gathered into requests as large as the server takes, each sent in one system call: Node's cost
  * is per request and per write to the socket, not per byte. A chunk is accepted while fewer
  * requests are in flight than allowed; `end` resolves once every write is confirmed and the handle
- * is closed, with the file's size then in `size`. Destroying it closes the handle too.
+ * is closed, with the file's size then in `size`; `onSent` runs as soon as the last write, fstat
+ * and close are sent. Destroying it closes the handle too.
  */
 export class SftpWriter extends Writable {
   private readonly plan: { bytes: number; inFlight: number }
@@ -267,6 +292,7 @@ export class SftpWriter extends Writable {
     private position: number,
     private readonly translate: (e: unknown) => Error,
     highWaterMark: number,
+    private readonly onSent: () => void = () => {},
   ) {
     super({ highWaterMark })
     this.plan = requestPlan(session.sftp, 'write')
@@ -289,17 +315,18 @@ export class SftpWriter extends Writable {
 
   override _final(done: (error?: Error | null) => void): void {
     if (this.failure) return done(this.failure)
-    if (this.filled > 0) this.send()
-    this.open = false
-    // The last writes, fstat and close leave together, without waiting for the writes' replies: one
-    // round trip for all, where waiting cost two. OpenSSH answers a session's requests in order, so
-    // the size is the one after every write. A write that failed still fails the upload (below), and
-    // only a whole upload is renamed to its final name by the caller.
+    // The last writes, fstat and close leave together, in one system call, without waiting for the
+    // writes' replies: one round trip for all, where waiting cost two. OpenSSH answers a session's
+    // requests in order, so the size is the one after every write. A write that failed still fails
+    // the upload (below), and only a whole upload is renamed to its final name by the caller.
     const { sftp, socket } = this.session
     socket.cork()
+    if (this.filled > 0) this.send()
+    this.open = false
     const stats = call<Stats>(this.session, (cb) => sftp.fstat(this.handle, cb))
     const closed = call(this.session, (cb) => sftp.close(this.handle, cb))
     socket.uncork()
+    this.onSent()
     const ended = Promise.all([stats, closed])
     ended.catch(() => {}) // awaited below, once the writes are in
     this.whenDrained(() => {
