@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process'
-import { readFileSync } from 'node:fs'
+import { readdirSync, readFileSync } from 'node:fs'
 import { createInterface } from 'node:readline'
 
 export interface Child<T> {
@@ -51,4 +51,46 @@ export function peakRssMb(pid: number): number {
 /** For the child scripts: exit once the parent closes our stdin (or dies). */
 export function exitWithParent(): void {
   process.stdin.on('end', () => process.exit(0)).resume()
+}
+
+/** Clock ticks per second of /proc/<pid>/stat's times (USER_HZ): 100 on Linux everywhere in practice. */
+const TICKS_PER_SECOND = 100
+
+/**
+ * CPU seconds (user + system) used so far by a process and its descendants: theirs while they run,
+ * and, through the reaped children's times (cutime, cstime), theirs once they ended. So an `ssh`
+ * child's CPU counts as its parent's, whether it still runs or not. The difference of two readings
+ * is what the tree used in between.
+ */
+export function treeCpuSeconds(pid: number): number {
+  const children = new Map<number, number[]>()
+  const ticks = new Map<number, number>()
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    let stat: string
+    try {
+      stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+    } catch {
+      continue // ended meanwhile
+    }
+    // After the command name, which may hold spaces and parentheses: state, ppid, … utime is field 14.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+    const parent = Number(fields[1])
+    children.set(parent, [...(children.get(parent) ?? []), Number(name)])
+    ticks.set(Number(name), Number(fields[11]) + Number(fields[12]) + Number(fields[13]) + Number(fields[14]))
+  }
+  let total = 0
+  for (const queue = [pid]; queue.length > 0; ) {
+    const next = queue.pop()!
+    total += ticks.get(next) ?? 0
+    queue.push(...(children.get(next) ?? []))
+  }
+  return total / TICKS_PER_SECOND
+}
+
+/** CPU seconds (user + system) of this process's children reaped so far: read before and after one exits. */
+export function reapedChildrenCpuSeconds(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(fields[13]) + Number(fields[14])) / TICKS_PER_SECOND
 }

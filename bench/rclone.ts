@@ -2,6 +2,7 @@
 // variables only, one `rclone copy` timed from spawn to exit, its peak RSS sampled while it runs.
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { reapedChildrenCpuSeconds } from './child.js'
 
 const RCLONE = 'rclone'
 const SAMPLE_MS = 50
@@ -17,6 +18,8 @@ export interface RcloneRun {
   readonly seconds: number
   /** VmHWM sampled every 50 ms, in MB of 10^6 bytes: the peak to within the last sample. */
   readonly peakRssMb: number
+  /** CPU seconds, user + system, of rclone and of what it ran. */
+  readonly cpuSeconds: number
 }
 
 /** `rclone version`, first line; undefined when rclone is not installed. */
@@ -50,6 +53,8 @@ export function remotesEnv(remotes: readonly Remote[], configFile: string, cache
  */
 export async function rcloneCopy(env: Record<string, string>, source: string, destination: string, flags: readonly string[], signal?: AbortSignal): Promise<RcloneRun> {
   const args = ['copy', source, destination, ...flags]
+  // Our children's times grow only when one is reaped: while rclone runs, no other child of the bench ends.
+  const cpuBefore = reapedChildrenCpuSeconds()
   const started = performance.now()
   // rclone 1.60's s3 backend refuses to start with AWS_CA_BUNDLE set ("LoadCustomCABundleError: …
   // unsupported transport"); the bench's endpoints are plain HTTP on loopback, and need no CA.
@@ -72,10 +77,11 @@ export async function rcloneCopy(env: Record<string, string>, source: string, de
     child.once('exit', (c, s) => resolve([c, s]))
   }).finally(() => clearInterval(sampler))
   const seconds = (performance.now() - started) / 1000
+  const cpuSeconds = reapedChildrenCpuSeconds() - cpuBefore
   // Exit status only: against ftp-srv rclone logs "ERROR : …: SetModTime is not supported" for every
   // file it uploads and still copies them all (exit 0). The caller checks the copy on disk.
   if (code !== 0) {
     throw new Error(`rclone ${args.join(' ')} ended ${signalName ?? `with ${code}`}:\n${log.slice(-4000)}`)
   }
-  return { seconds, peakRssMb: (peakKib * 1024) / 1e6 }
+  return { seconds, peakRssMb: (peakKib * 1024) / 1e6, cpuSeconds }
 }

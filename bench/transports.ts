@@ -26,7 +26,9 @@
 // - Time rows: ours / rclone doing the same work (our default beside rclone with digests, ours
 //   without beside plain rclone), target ≤ 100 % (ours no slower); one more row shows our default
 //   beside plain rclone, for information. Peak RSS rows: target ≤ 250 MB for ours; the matching
-//   rclone's peak (sampled every 50 ms) is shown as the reference, for information.
+//   rclone's peak (sampled every 50 ms) is shown as the reference, for information. CPU rows, for
+//   information: user + system seconds of one copy, ours the server's process tree (children such as
+//   `ssh` included), rclone's from its exit; unlike times, they hold on a machine others share.
 // - Each copy is checked on disk afterwards (every file, its size, nothing more: no temporary file
 //   left), then deleted, so every run writes into an empty destination.
 //
@@ -56,7 +58,7 @@ import { ApubiClient } from '../src/client/apubi-client.js'
 import type { TestServer } from '../test/servers/apubi-server.js'
 import { startFaultProxy, type FaultProxy } from '../test/servers/fault-proxy.js'
 import { SSHD_MISSING, sshdInstalled, startSshd } from '../test/servers/sftp-server.js'
-import { peakRssMb, startChild } from './child.js'
+import { peakRssMb, startChild, treeCpuSeconds } from './child.js'
 import { under, verifyCopy, writeHlsPackage, type Manifest } from './hls-package.js'
 import { ftpUrl, writeRandomFile, type FtpInfo } from './publish.js'
 import { obscure, rcloneCopy, rcloneVersion, remotesEnv } from './rclone.js'
@@ -334,6 +336,9 @@ export async function transports(bench: TransportBench): Promise<void> {
     // Fastest of the rounds for time; highest for rclone's peak RSS (ours is the server's VmHWM: all rounds).
     const best: Partial<Record<Contender | Peer, number>> = {}
     const rss: Partial<Record<Contender | Peer, number>> = {}
+    // CPU seconds (user + system) of one copy, the fewest of the rounds: ours is the server's process
+    // tree (an `ssh` child's CPU is ours), rclone's is rclone's. Holds on a shared machine, where times do not.
+    const cpu: Partial<Record<Contender | Peer, number>> = {}
     // Through the far link: the fewest turns the proxy counted in one copy of each contender.
     const turns: Partial<Record<Contender | Peer, number>> = {}
     const sourceTurns: Partial<Record<Contender | Peer, number>> = {}
@@ -355,7 +360,8 @@ export async function transports(bench: TransportBench): Promise<void> {
           const run = await rcloneCopy(rcloneEnv, route.rcloneFrom(what.rel), route.rcloneTo(who, what.directory ? what.rel : ''), RCLONE_FLAGS, stopRclone.signal)
           best[who] = Math.min(best[who] ?? Infinity, run.seconds)
           rss[who] = Math.max(rss[who] ?? 0, run.peakRssMb)
-          return `${LABELS[who]} ${run.seconds.toFixed(2)} s (${run.peakRssMb.toFixed(0)} MB)`
+          cpu[who] = Math.min(cpu[who] ?? Infinity, run.cpuSeconds)
+          return `${LABELS[who]} ${run.seconds.toFixed(2)} s, ${run.cpuSeconds.toFixed(2)} s CPU (${run.peakRssMb.toFixed(0)} MB)`
         })
       }
       for (const who of ['ours', 'bare'] as const) {
@@ -364,9 +370,13 @@ export async function transports(bench: TransportBench): Promise<void> {
           const timeoutMs = Math.max(120_000, best.rclone !== undefined ? best.rclone * 20_000 : what.bytes / 1e3)
           const source = route.oursFrom(what.directory ? `${what.rel}/` : what.rel)
           const destination = route.oursTo(who, what.directory ? `${what.rel}/` : what.rel)
+          const pid = servers[who].process.pid!
+          const cpuBefore = treeCpuSeconds(pid)
           const seconds = await publish(servers[who], source, destination, timeoutMs)
+          const cpuSeconds = treeCpuSeconds(pid) - cpuBefore
           best[who] = Math.min(best[who] ?? Infinity, seconds)
-          return `${LABELS[who]} ${seconds.toFixed(2)} s`
+          cpu[who] = Math.min(cpu[who] ?? Infinity, cpuSeconds)
+          return `${LABELS[who]} ${seconds.toFixed(2)} s, ${cpuSeconds.toFixed(2)} s CPU`
         })
       }
       // Rounds vary who copies first and who copies right after whom: in one series ours copied 2,000
@@ -405,6 +415,7 @@ export async function transports(bench: TransportBench): Promise<void> {
         bench.rows.push(
           { metric: `${name} s, ${digests[who]}, vs ${LABELS[peer]}${missing}`, ours: best[who], reference: best[peer], digits: 2, target: '≤ 100 %', ...faster },
           { metric: `peak RSS MB, ${name}, ${digests[who]}, vs ${LABELS[peer]}`, ours: rss[who], reference: rss[peer], digits: 0, target: `≤ ${RSS_TARGET_MB} MB`, ...small },
+          { metric: `CPU s (user + system), ${name}, ${digests[who]}, vs ${LABELS[peer]}`, ours: cpu[who], reference: cpu[peer], digits: 2, target: '' },
         )
       }
       // For information: our default copy beside plain rclone, which computes no digest.
