@@ -15,7 +15,7 @@ const rowToTask = (row: Row): Task => toTask(row, JSON.parse(row['metadata_pairs
 
 type Status = NonNullable<Awaited<ReturnType<TaskStore['status']>>>
 
-/** Finished tasks whose status is remembered; a GetTaskStatus is a few hundred bytes of it. */
+/** Ended tasks whose status is remembered, a few hundred bytes each. */
 const REMEMBERED_FINISHED = 4_096
 
 /**
