@@ -1,4 +1,5 @@
 import { performance, type EventLoopUtilization } from 'node:perf_hooks'
+import type { BackendContext } from '../backends/index.js'
 import type { Location } from './locate.js'
 import type { TransferOptions } from './job.js'
 
@@ -20,7 +21,9 @@ export const IDLE_BELOW = 0.5
  * grow by one, at most every GROW_EVERY_MS, while files wait and our event loop was busy less than
  * IDLE_BELOW of the time since the last look: round trips, not CPU, are the limit then. They stop
  * at the per-host connection cap, since each lane holds a connection on each side (half the cap
- * where both sides are the same host, so that one copy cannot starve itself of slots).
+ * where both sides are the same host, so that one copy cannot starve itself of slots), and do not
+ * grow while anyone in the process waits for a host's connection slot: slots are then what is
+ * short, and another lane would only take one from a task that waits.
  */
 export class Lanes {
   readonly initial: number
@@ -29,7 +32,7 @@ export class Lanes {
   private busy: EventLoopUtilization
 
   constructor(
-    options: Pick<TransferOptions, 'parallelFiles' | 'connectionsPerHost'>,
+    private readonly options: Pick<TransferOptions, 'parallelFiles' | 'connectionsPerHost'> & { readonly backends?: Pick<BackendContext, 'hosts'> },
     sameHost: boolean,
     private readonly clock: { now(): number; eventLoopUtilization(since?: EventLoopUtilization): EventLoopUtilization } = performance,
   ) {
@@ -41,13 +44,17 @@ export class Lanes {
 
   /** Asked as a lane finishes a file with `running` lanes and files still waiting: whether to open one more. */
   grow(running: number): boolean {
-    if (running >= this.max) return false
+    if (running >= this.max || this.slotsAwaited()) return false
     const now = this.clock.now()
     if (now - this.since < GROW_EVERY_MS) return false
     const used = this.clock.eventLoopUtilization(this.busy).utilization
     this.since = now
     this.busy = this.clock.eventLoopUtilization()
     return used < IDLE_BELOW
+  }
+
+  private slotsAwaited(): boolean {
+    return this.options.backends?.hosts.inUse?.().some((host) => host.waiting > 0) ?? false
   }
 }
 

@@ -46,3 +46,18 @@ it(`grows by one at most every ${GROW_EVERY_MS} ms while the event loop was idle
   time.pass(GROW_EVERY_MS, 0)
   assert.equal(lanes.grow(4), false, 'at the cap')
 })
+
+it('does not grow while a caller waits for a connection slot of any host', () => {
+  const time = clock()
+  let waiting = 1
+  const hosts = {
+    acquire: async () => () => {},
+    inUse: () => [{ host: 'sftp://origin:22', connections: 4, waiting }],
+  }
+  const lanes = new Lanes({ parallelFiles: 2, connectionsPerHost: 4, backends: { hosts } }, false, time)
+  time.pass(GROW_EVERY_MS, 0)
+  assert.equal(lanes.grow(2), false, 'another task waits for a slot')
+  waiting = 0
+  time.pass(GROW_EVERY_MS, 0)
+  assert.equal(lanes.grow(2), true, 'nobody waits')
+})
