@@ -379,11 +379,15 @@ export async function transports(bench: TransportBench): Promise<void> {
           return `${LABELS[who]} ${seconds.toFixed(2)} s, ${cpuSeconds.toFixed(2)} s CPU`
         })
       }
-      // Rounds vary who copies first and who copies right after whom: in one series ours copied 2,000
-      // files about 20 % slower right after rclone than alone, in another not (README, Performance).
-      const contenders = [...copies]
+      // Each of ours against its peer, the two alone and in turn, who goes first alternating by round:
+      // rotated among all four (the hashing ones too), ours without digests came out up to 1.7 times
+      // slower right after another contender than alone, which rclone did not (docs/performance.md).
+      const pairs = (['bare', 'ours'] as const).map((who) => [who, PEER_OF[who]] as const)
       for (let round = 1; round <= rounds; round++) {
-        const order = roundOrder(contenders.length, round - 1).map((i) => contenders[i]!)
+        const order = pairs.flatMap((pair) => (round % 2 === 1 ? [...pair] : [...pair].reverse())).flatMap((who) => {
+          const copy = copies.get(who)
+          return copy ? [[who, copy] as const] : []
+        })
         log(`${name}, round ${round}/${rounds}: ${order.map(([who]) => LABELS[who]).join(', then ')}`)
         const took: string[] = []
         for (const [who, copy] of order) {
@@ -439,17 +443,6 @@ export async function transports(bench: TransportBench): Promise<void> {
       }
     }
   }
-}
-
-/**
- * The order of `n` contenders in round `round` (from 0): row `round` of a Williams square, in which,
- * over `n` rounds (`n` even), each one copies once in every position and once right after each other
- * one. A plain rotation, each round starting with the next, would put every one after the same other
- * one in every round but that where it starts.
- */
-function roundOrder(n: number, round: number): number[] {
-  // 0, 1, n-1, 2, n-2, …, each shifted by the round.
-  return Array.from({ length: n }, (_, i) => ((i % 2 === 0 ? n - i / 2 : (i + 1) / 2) + round) % n)
 }
 
 /**
