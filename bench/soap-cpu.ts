@@ -4,26 +4,18 @@
 // Run after `npm run build`: `npx tsx bench/soap-cpu.ts [seconds, default 5] [rounds, default 2]`.
 import { readFileSync } from 'node:fs'
 import { startServer } from '../test/servers/apubi-server.js'
-import { startChild } from './child.js'
+import { startChild, treeCpuSeconds } from './child.js'
 import { createFinishedTask, fetchAnswer, getTaskStatusEnvelope } from './soap-load.js'
 import { wrkGetTaskStatus } from './wrk-load.js'
 
 const seconds = Number(process.argv[2] ?? 5)
 const rounds = Number(process.argv[3] ?? 2)
-const TICKS_PER_SECOND = 100
-
-/** utime + stime of a process, in seconds (fields 14 and 15 of /proc/<pid>/stat). */
-function cpuSeconds(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND
-}
 
 async function measure(pid: number, url: string, body: string) {
-  const before = cpuSeconds(pid)
+  const before = treeCpuSeconds(pid)
   const startedAt = performance.now()
   const result = await wrkGetTaskStatus(url, body, seconds)
-  const cpu = cpuSeconds(pid) - before
+  const cpu = treeCpuSeconds(pid) - before
   // wrk's warm-up is part of the CPU measured: count its requests from the rate over the whole time.
   const requests = result.requestsPerSecond * ((performance.now() - startedAt) / 1000)
   return { ...result, cpuUs: (cpu / requests) * 1e6 }
