@@ -44,13 +44,14 @@ export class Lanes {
 
   /** Asked as a lane finishes a file with `running` lanes and files still waiting: whether to open one more. */
   grow(running: number): boolean {
-    if (running >= this.max || this.slotsAwaited()) return false
+    if (running >= this.max) return false
     const now = this.clock.now()
     if (now - this.since < GROW_EVERY_MS) return false
     const used = this.clock.eventLoopUtilization(this.busy).utilization
     this.since = now
     this.busy = this.clock.eventLoopUtilization()
-    return used < IDLE_BELOW
+    // Last: the slots are looked at once per look at the clock, not as every file ends.
+    return used < IDLE_BELOW && !this.slotsAwaited()
   }
 
   private slotsAwaited(): boolean {
