@@ -1,7 +1,7 @@
 import { isPublishError } from '../errors.js'
 import { redact, type Logger } from '../observability/index.js'
 import type { Sealer } from './sealing.js'
-import type { TaskStore } from './store.js'
+import type { TaskStatusRow, TaskStore } from './store.js'
 import type { Claimed, InvalidationRecord, NewTask, Outcome, Task, TaskError, TaskQuery } from './types.js'
 
 /**
@@ -53,12 +53,25 @@ class SealedTaskStore implements TaskStore {
   async status(id: string) {
     const status = await this.inner.status(id)
     if (!status) return undefined
+    let unsealed = this.unsealedStatuses.get(status)
+    if (!unsealed) this.unsealedStatuses.set(status, (unsealed = this.unsealStatus(status)))
+    return unsealed
+  }
+
+  /**
+   * Each status unsealed, by the inner store's object: a store that hands back the same object for a
+   * finished task at every poll (SQLite's) has it unsealed once. An AES-GCM unsealing costs a poll
+   * about as much CPU as all the rest of its work.
+   */
+  private readonly unsealedStatuses = new WeakMap<TaskStatusRow, TaskStatusRow>()
+
+  private unsealStatus(status: TaskStatusRow): TaskStatusRow {
     const open = status.state === 'succeeded' ? this.sealer.unseal : (value: string) => this.unsealOrKeep(value)
-    return {
+    return Object.freeze({
       state: status.state,
       destination: open(status.destination),
       ...(status.finalDestination !== undefined && { finalDestination: open(status.finalDestination) }),
-    }
+    })
   }
 
   errors(id: string) {

@@ -1,6 +1,9 @@
 import type { OutboxStore } from './outbox.js'
 import type { Claimed, InvalidationRecord, RecordedInvalidation, NewTask, Outcome, Progress, PublishedFile, Task, TaskCounts, TaskError, TaskPage, TaskQuery } from './types.js'
 
+/** What GetTaskStatus needs of a task. */
+export type TaskStatusRow = Pick<Task, 'state' | 'destination' | 'finalDestination'>
+
 /**
  * All the engine sees of persistence. Every time is epoch ms from the caller's clock, so tests move
  * time instead of sleeping. Methods that take a `Claimed` succeed only while its lease token is the
@@ -11,7 +14,7 @@ export interface TaskStore {
   submit(task: NewTask, now: number): Promise<{ id: string; created: boolean }>
   get(id: string): Promise<Task | undefined>
   /** Just what GetTaskStatus answers, read as cheaply as the store can: it is the hot path. */
-  status(id: string): Promise<Pick<Task, 'state' | 'destination' | 'finalDestination'> | undefined>
+  status(id: string): Promise<TaskStatusRow | undefined>
   /** Every error the task met, oldest first. */
   errors(id: string): Promise<TaskError[]>
   /** Takes the task due longest ago, counting an attempt; undefined when none is due. */

@@ -90,6 +90,23 @@ storeConformance('sqlite, sealed under a key', async () => {
 })
 
 describe('sealed task store', () => {
+  it("unseals a finished task's status once, not at every poll", () =>
+    withDir(async (dir) => {
+      const sealer = createSealer(KEY)
+      let unsealed = 0
+      const store = sealTaskStore(openSqliteStore(join(dir, 'tasks.sqlite')), { ...sealer, unseal: (value) => (unsealed++, sealer.unseal(value)) }, recordingLogger().logger)
+      const { id } = await store.submit(withCredentials, T0)
+      const claimed = await store.claim('w1', LEASE_MS, T0)
+      assert.ok(claimed)
+      assert.equal(await store.finish(claimed, { state: 'succeeded', finalDestination: withCredentials.destination }, T0 + 1), true)
+      const first = await store.status(id)
+      const afterFirst = unsealed
+      for (let i = 0; i < 3; i++) assert.deepEqual(await store.status(id), first)
+      assert.deepEqual(first, { state: 'succeeded', destination: withCredentials.destination, finalDestination: withCredentials.destination })
+      assert.equal(unsealed, afterFirst, 'no unsealing after the first poll')
+      await store.close()
+    }))
+
   it('keeps no password in any byte of the database files, and gives the rest of the code plain URLs', () =>
     withDir(async (dir) => {
       const file = join(dir, 'tasks.sqlite')
