@@ -56,7 +56,7 @@ export function createSoapEdge(options: SoapEdgeOptions) {
     let operation = 'unknown'
     let taskId: string | undefined
     try {
-      auth.checkClient(req.socket.remoteAddress)
+      auth.checkClient(req.socket)
       if (req.method !== 'POST') throw new PublishError('ERR_REQUEST_INVALID', `HTTP method ${req.method} is not allowed; use POST`)
       const contentType = req.headers['content-type'] ?? ''
       if (!acceptedContentTypes.test(contentType)) {

@@ -152,10 +152,10 @@ describe('client allowlist', () => {
   ]
   for (const [address, allowed] of cases) {
     it(`${address ?? 'an unknown address'} is ${allowed ? 'allowed' : 'refused'}`, () => {
-      assert.equal(outcome(() => auth.checkClient(address)), allowed ? 'accepted' : `client address ${address ?? '(unknown)'} not allowed`)
+      assert.equal(outcome(() => auth.checkClient({ remoteAddress: address })), allowed ? 'accepted' : `client address ${address ?? '(unknown)'} not allowed`)
     })
   }
-  it('no allowlist: any address', () => assert.equal(outcome(() => authenticator().checkClient('203.0.113.9')), 'accepted'))
+  it('no allowlist: any address', () => assert.equal(outcome(() => authenticator().checkClient({ remoteAddress: '203.0.113.9' })), 'accepted'))
 })
 
 describe('a wrong password takes as long however much of it is right', () => {
