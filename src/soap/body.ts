@@ -17,7 +17,7 @@ export async function readBody(req: IncomingMessage, maxBytes: number): Promise<
   if (announced > maxBytes) throw tooLarge(maxBytes)
   if (coding) return decodeUtf8(await receiveDecoded(req, coding, maxBytes))
   // node's parser hands the body over after the request event, from the same read of the socket: one
-  // turn of the microtask queue later, a body that came with its headers (every poll does) is all
+  // turn of the microtask queue later, a body that came in the same packets as its headers is all
   // buffered, and one read() takes it, without the events and the promise of receive().
   await undefined
   return decodeUtf8(req.complete || req.readableLength === announced ? takeBuffered(req, maxBytes) : await receive(req, maxBytes))
