@@ -2,8 +2,20 @@ import type { TaskService } from '../tasks/index.js'
 import type { SoapRequest } from './parse.js'
 import type { SoapResponse } from './render.js'
 
+type Handled = { response: SoapResponse; taskId: string }
+
+/**
+ * A GetTaskStatus answered without waiting, where the task store reads without waiting (SQLite);
+ * undefined for every other request, and where the store must wait: then `handle` it.
+ */
+export function handleNow(request: SoapRequest, tasks: TaskService): Handled | undefined {
+  if (request.operation !== 'GetTaskStatus') return undefined
+  const status = tasks.statusNow(request.taskId)
+  return status && { response: { operation: 'GetTaskStatus', ...status }, taskId: request.taskId }
+}
+
 /** One request to one answer; errors propagate to the edge, which turns them into faults. */
-export async function handle(request: SoapRequest, tasks: TaskService): Promise<{ response: SoapResponse; taskId: string }> {
+export async function handle(request: SoapRequest, tasks: TaskService): Promise<Handled> {
   switch (request.operation) {
     case 'LoadAsset': {
       const { id } = await tasks.submitLoad({

@@ -18,11 +18,16 @@ export function sealTaskStore(inner: TaskStore, sealer: Sealer, logger: Logger):
 }
 
 class SealedTaskStore implements TaskStore {
+  readonly statusNow?: (id: string) => TaskStatusRow | undefined
+
   constructor(
     private readonly inner: TaskStore,
     private readonly sealer: Sealer,
     private readonly logger: Logger,
-  ) {}
+  ) {
+    const { statusNow } = inner
+    if (statusNow) this.statusNow = (id) => this.unsealed(statusNow(id))
+  }
 
   /**
    * Each status unsealed, by the inner store's object: a store that hands back the same object for a
@@ -58,7 +63,10 @@ class SealedTaskStore implements TaskStore {
 
   /** @throws PublishError ERR_SECRET_KEY for a succeeded task whose final destination cannot be unsealed. */
   async status(id: string) {
-    const status = await this.inner.status(id)
+    return this.unsealed(await this.inner.status(id))
+  }
+
+  private unsealed(status: TaskStatusRow | undefined): TaskStatusRow | undefined {
     if (!status) return undefined
     let unsealed = this.unsealedStatuses.get(status)
     if (!unsealed) this.unsealedStatuses.set(status, (unsealed = this.unsealStatus(status)))

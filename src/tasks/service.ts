@@ -1,7 +1,7 @@
 import { catalog, PublishError } from '../errors.js'
 import { clip } from '../observability/index.js'
 import { isRelativeDestination, parseLocation, resolveDestination, type Location, type LocationPolicy } from '../transfer/index.js'
-import type { TaskStore } from './store.js'
+import type { TaskStatusRow, TaskStore } from './store.js'
 import { publicStatus, type MetadataPair, type PublicStatus, type Task, type TaskKind } from './types.js'
 
 export interface LoadRequest {
@@ -51,6 +51,13 @@ function refusedUnderBase(destination: string, e: unknown): unknown {
   return new PublishError(e.code, `Destination ${JSON.stringify(clip(destination))}: ${catalog[e.code].text.toLowerCase()} under the CDN base (the server log says why)`, { cause: e })
 }
 
+/** What GetTaskStatus answers of a task's status row. @throws PublishError ERR_TASK_NOT_FOUND */
+function answerOf(id: string, task: TaskStatusRow | undefined): TaskStatus {
+  if (!task) throw notFound(id)
+  const status = publicStatus(task.state)
+  return status === 'SUCCESS' ? { status, destinationAsset: task.finalDestination ?? task.destination } : { status }
+}
+
 /** What the SOAP edge may ask of the task engine. */
 export class TaskService {
   constructor(private readonly options: TaskServiceOptions) {}
@@ -70,10 +77,17 @@ export class TaskService {
 
   /** @throws PublishError ERR_TASK_NOT_FOUND */
   async status(id: string): Promise<TaskStatus> {
-    const task = await this.options.store.status(id)
-    if (!task) throw notFound(id)
-    const status = publicStatus(task.state)
-    return status === 'SUCCESS' ? { status, destinationAsset: task.finalDestination ?? task.destination } : { status }
+    return answerOf(id, await this.options.store.status(id))
+  }
+
+  /**
+   * The same without waiting, where the store reads without waiting (SQLite); undefined where it
+   * cannot (PostgreSQL): then ask status().
+   * @throws PublishError ERR_TASK_NOT_FOUND
+   */
+  statusNow(id: string): TaskStatus | undefined {
+    const { statusNow } = this.options.store
+    return statusNow && answerOf(id, statusNow(id))
   }
 
   /** @throws PublishError ERR_TASK_NOT_FOUND */

@@ -15,6 +15,12 @@ export interface TaskStore {
   get(id: string): Promise<Task | undefined>
   /** Just what GetTaskStatus answers, read as cheaply as the store can: it is the hot path. */
   status(id: string): Promise<TaskStatusRow | undefined>
+  /**
+   * The same, from a store that reads without waiting (SQLite is synchronous); absent where reads
+   * wait (PostgreSQL). Each await between the SOAP edge and a synchronous read costs a poll more than
+   * the read itself.
+   */
+  readonly statusNow?: (id: string) => TaskStatusRow | undefined
   /** Every error the task met, oldest first. */
   errors(id: string): Promise<TaskError[]>
   /** Takes the task due longest ago, counting an attempt; undefined when none is due. */

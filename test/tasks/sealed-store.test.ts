@@ -102,6 +102,9 @@ describe('sealed task store', () => {
       const first = await store.status(id)
       const afterFirst = unsealed
       for (let i = 0; i < 3; i++) assert.deepEqual(await store.status(id), first)
+      // Over SQLite, the status is also read without waiting, unsealed the same way, and only once.
+      assert.ok(store.statusNow, 'a sealed SQLite store reads statuses without waiting')
+      for (let i = 0; i < 3; i++) assert.deepEqual(store.statusNow(id), first)
       assert.deepEqual(first, { state: 'succeeded', destination: withCredentials.destination, finalDestination: withCredentials.destination })
       assert.equal(unsealed, afterFirst, 'no unsealing after the first poll')
       await store.close()

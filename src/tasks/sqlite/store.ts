@@ -118,6 +118,11 @@ class SqliteTaskStore implements TaskStore {
   }
 
   async status(id: string): Promise<Status | undefined> {
+    return this.statusNow(id)
+  }
+
+  // A property, not a method: callers take it off the store (TaskStore.statusNow is optional).
+  readonly statusNow = (id: string): Status | undefined => {
     const known = this.finished.get(id)
     if (known) return known
     const row = this.statements.statusById.get(id) as { state: TaskState; destination: string; final_destination: string | null } | undefined
