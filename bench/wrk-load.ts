@@ -11,8 +11,9 @@ const WARMUP_SECONDS = 2
 
 export interface WrkOptions {
   /**
-   * Each connection waits this long after an answer before its next request: a fixed load below
-   * saturation (wrk times a request from its sending, so the wait is not counted as latency).
+   * The mean pause of each connection between an answer and its next request, drawn at random from
+   * 0 to twice this, so the connections do not send in step: a load below saturation (wrk times a
+   * request from its sending, so the pause is not counted as latency).
    */
   readonly pauseMs?: number
   /** The server's process: its CPU time over the measured run is divided by the requests answered. */
