@@ -11,7 +11,8 @@ type Handled = { response: SoapResponse; taskId: string }
 export function handleNow(request: SoapRequest, tasks: TaskService): Handled | undefined {
   if (request.operation !== 'GetTaskStatus') return undefined
   const status = tasks.statusNow(request.taskId)
-  return status && { response: { operation: 'GetTaskStatus', ...status }, taskId: request.taskId }
+  // Spelled out rather than spread: a spread costs more than the rest of this function.
+  return status && { response: { operation: 'GetTaskStatus', status: status.status, destinationAsset: status.destinationAsset }, taskId: request.taskId }
 }
 
 /** One request to one answer; errors propagate to the edge, which turns them into faults. */
