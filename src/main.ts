@@ -166,15 +166,16 @@ export async function startServer(config: Config, logger: Logger): Promise<Runni
     logger,
   })
 
-  // Each edge answers with false when the request is not its own. A loop rather than a chain of
-  // promises: the SOAP edge comes first and answers nearly every request, with one await.
-  const handlers = [soap, admin, probes]
-  const serve = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
+  // Each edge answers with false when the request is not its own. The SOAP edge, which answers nearly
+  // every request, says so at once; the others after a promise.
+  const handlers = [admin, probes]
+  const serveOthers = async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     for (const handler of handlers) if (await handler(req, res)) return
     res.writeHead(404, { 'Content-Type': 'text/plain; charset=utf-8' }).end(`Not found; the SOAP endpoint is ${config.soapPath}\n`)
   }
   route = (req, res) => {
-    serve(req, res).catch((e: unknown) => {
+    if (soap(req, res)) return
+    serveOthers(req, res).catch((e: unknown) => {
       logger.error({ err: e }, 'request failed')
       res.destroy()
     })

@@ -5,22 +5,24 @@ import { PublishError } from '../errors.js'
 type Coding = 'gzip' | 'deflate'
 
 /**
- * The request body as text. `maxBytes` caps the bytes received (as announced in Content-Length, and
- * as counted) and, for a gzip or deflate body, the decoded bytes too: decoding stops as soon as they
- * pass it, so a compression bomb never inflates in memory.
+ * The request body as text: at once when node has it all buffered already, else a promise of it.
+ * Called from the request event, a body that came in the same packets as its headers is not handed
+ * over yet: node's parser hands it over right after the event, from the same read of the socket, so
+ * one microtask later (queueMicrotask) it is all buffered and one read() takes it, without the
+ * stream's events and promises. `maxBytes` caps the bytes received (as announced in Content-Length,
+ * and as counted) and, for a gzip or deflate body, the decoded bytes too: decoding stops as soon as
+ * they pass it, so a compression bomb never inflates in memory.
  * @throws PublishError ERR_REQUEST_TOO_LARGE; ERR_REQUEST_INVALID for a Content-Encoding other than
- *   gzip, deflate or identity, a broken compressed stream, or bytes that are not UTF-8.
+ *   gzip, deflate or identity, a broken compressed stream, or bytes that are not UTF-8 (thrown, or
+ *   rejected by the promise).
  */
-export async function readBody(req: IncomingMessage, maxBytes: number): Promise<string> {
+export function readBody(req: IncomingMessage, maxBytes: number): string | Promise<string> {
   const coding = contentCoding(req.headers['content-encoding'])
   const announced = Number(req.headers['content-length'] ?? -1)
   if (announced > maxBytes) throw tooLarge(maxBytes)
-  if (coding) return decodeUtf8(await receiveDecoded(req, coding, maxBytes))
-  // node's parser hands the body over after the request event, from the same read of the socket: one
-  // turn of the microtask queue later, a body that came in the same packets as its headers is all
-  // buffered, and one read() takes it, without the events and the promise of receive().
-  await undefined
-  return decodeUtf8(req.complete || req.readableLength === announced ? takeBuffered(req, maxBytes) : await receive(req, maxBytes))
+  if (coding) return receiveDecoded(req, coding, maxBytes).then(decodeUtf8)
+  if (req.complete || req.readableLength === announced) return decodeUtf8(takeBuffered(req, maxBytes))
+  return receive(req, maxBytes).then(decodeUtf8)
 }
 
 /**

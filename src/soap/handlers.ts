@@ -2,7 +2,7 @@ import type { TaskService } from '../tasks/index.js'
 import type { SoapRequest } from './parse.js'
 import type { SoapResponse } from './render.js'
 
-type Handled = { response: SoapResponse; taskId: string }
+export type Handled = { response: SoapResponse; taskId: string }
 
 /**
  * A GetTaskStatus answered without waiting, where the task store reads without waiting (SQLite);

@@ -8,10 +8,13 @@ import { readBody } from '../../src/soap/body.js'
 
 const MAX_BYTES = 1_000
 
-/** A node:http server echoing the body readBody returns, or the code of the error it throws. */
+/**
+ * A node:http server echoing the body readBody returns, or the code of the error it throws. It reads
+ * as the SOAP edge does, one microtask after the request event.
+ */
 function echoServer(): Server {
   return createServer((req, res) => {
-    readBody(req, MAX_BYTES).then(
+    Promise.resolve().then(() => readBody(req, MAX_BYTES)).then(
       (body) => res.end(`body:${body}`),
       (e: unknown) => res.end(`error:${isPublishError(e) ? e.code : String(e)}`),
     )
