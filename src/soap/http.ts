@@ -59,13 +59,13 @@ export function createSoapEdge(options: SoapEdgeOptions) {
     const answered = (result: Handled): void => {
       taskId = result.taskId
       send(res, 200, answer(result.response))
-      const ms = started ? performance.now() - started : 0
+      const ms = elapsedMs(started)
       logAnswered(logger, { operation, taskId, outcome: 'ok', ms })
       onRequest?.(operation, 'ok', ms / 1000)
     }
     const answerFault = (e: unknown): void => {
       const fault = toFault(e)
-      const ms = started ? performance.now() - started : 0
+      const ms = elapsedMs(started)
       if (fault.error.code === 'ERR_INTERNAL') logger.error({ err: e, operation }, 'soap request failed')
       else if (e instanceof AuthenticationError) logger.warn({ operation, client: req.socket.remoteAddress, reason: e.reason }, 'soap request refused')
       else logger.info({ operation, taskId, outcome: fault.error.code, ms, client: req.socket.remoteAddress, ...refusal(fault.error) }, 'soap request')
@@ -178,4 +178,9 @@ function send(res: ServerResponse, status: number, body: string | Buffer, extra?
   const headers = { 'Content-Type': XML_CONTENT_TYPE, 'Content-Length': typeof body === 'string' ? Buffer.byteLength(body) : body.length }
   res.writeHead(status, extra ? { ...headers, ...extra } : headers)
   res.end(body)
+}
+
+/** Milliseconds since `started` (performance.now()); 0 when the request was not timed. */
+function elapsedMs(started: number): number {
+  return started ? performance.now() - started : 0
 }
