@@ -36,6 +36,8 @@ export interface FaultProxy {
    * `open`: connections open now; `peak`: the most open at once.
    */
   readonly stats: { connections: number; faulted: number; turns: number; open: number; peak: number }
+  /** How long connections have been open, summed over all of them so far (those still open up to now), in seconds. */
+  connectionSeconds(): number
   close(): Promise<void>
 }
 
@@ -52,10 +54,18 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
   let pending: (Fault & { times: number }) | undefined
   const stats = { connections: 0, faulted: 0, turns: 0, open: 0, peak: 0 }
   const sockets = new Set<Socket>()
+  // When each open client connection opened; the time of those closed, summed.
+  const openedAt = new Map<Socket, number>()
+  let closedMs = 0
   const server = createServer((client) => {
     stats.connections++
     stats.peak = Math.max(stats.peak, ++stats.open)
-    client.once('close', () => stats.open--)
+    openedAt.set(client, performance.now())
+    client.once('close', () => {
+      stats.open--
+      closedMs += performance.now() - openedAt.get(client)!
+      openedAt.delete(client)
+    })
     let fault: Fault | undefined
     if (pending && pending.times > 0) {
       pending.times--
@@ -150,6 +160,12 @@ export async function startFaultProxy(targetHost: string, targetPort: number, li
     host: '127.0.0.1',
     port,
     stats,
+    connectionSeconds: () => {
+      const now = performance.now()
+      let ms = closedMs
+      for (const opened of openedAt.values()) ms += now - opened
+      return ms / 1000
+    },
     inject: (fault) => (pending = { ...fault, times: fault.times ?? 1 }),
     close: async () => {
       for (const s of sockets) s.destroy()

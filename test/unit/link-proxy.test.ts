@@ -85,4 +85,26 @@ describe('fault proxy: a far link', () => {
       await proxy.close()
     }
   })
+
+  it('sums the time connections stay open: growing while one is open, still once all are closed', async () => {
+    const proxy = await startFaultProxy('127.0.0.1', port, { delayMs: 5 })
+    try {
+      assert.equal(proxy.connectionSeconds(), 0)
+      const socket = connect(proxy.port, proxy.host)
+      await once(socket, 'connect')
+      const { back } = await echo(proxy, Buffer.from('ping')) // a second connection, closed at once
+      assert.equal(back.toString(), 'ping')
+      const open = proxy.connectionSeconds()
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.ok(proxy.connectionSeconds() > open, 'the open connection counts while it stays open')
+      socket.destroy()
+      while (proxy.stats.open > 0) await new Promise((resolve) => setTimeout(resolve, 5))
+      const closed = proxy.connectionSeconds()
+      assert.ok(closed >= 0.02, `at least the 20 ms waited: ${closed} s`)
+      await new Promise((resolve) => setTimeout(resolve, 20))
+      assert.equal(proxy.connectionSeconds(), closed)
+    } finally {
+      await proxy.close()
+    }
+  })
 })
