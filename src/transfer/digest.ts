@@ -65,6 +65,18 @@ const MAX_FREE_RINGS = 16
 // (2,000 small files took the process past 1 GB, measured).
 const freeRings: SharedArrayBuffer[] = []
 
+/**
+ * How many streams may have passed all their bytes on while the threads still hash them, each holding
+ * its ring. A copy moves on to its next file without waiting for the last one's digests; where the
+ * threads fell behind, each next file took a fresh ring, to thousands (2,000 files: 4 GB of address
+ * space), and freeing them kept V8 in one full garbage collection after another (a third of the
+ * server's CPU on a 2,000-file package). Past this many, a stream ends only once one of them is
+ * hashed: the copy waits for the hashing, which needs nothing else to go on, so nothing deadlocks.
+ */
+const MAX_HASHING_BEHIND = 8
+let hashingBehind = 0
+const waitingToEnd: Array<() => void> = []
+
 type Message = { acked?: number; digest?: string; error?: string }
 type Listener = (message: Message) => void
 /** One stream's conversation with one hashing thread. */
@@ -132,6 +144,8 @@ export class DigestStream extends Transform {
   readonly digests: Promise<Digests>
   private readonly ring: SharedArrayBuffer
   private readonly view: Uint8Array
+  /** All its bytes passed on, not all hashed yet: counted in `hashingBehind`. */
+  private behind = false
   /** Bytes each thread has not hashed yet; the ring's free space is what the slowest leaves. */
   private readonly inFlight: number[]
   private head = 0
@@ -156,6 +170,10 @@ export class DigestStream extends Transform {
     const closed = (): void => {
       if (--open > 0) return
       if (freeRings.length < MAX_FREE_RINGS) freeRings.push(this.ring)
+      if (this.behind) {
+        hashingBehind--
+        while (waitingToEnd.length > 0 && hashingBehind <= MAX_HASHING_BEHIND) waitingToEnd.shift()!()
+      }
       resolve(digests)
     }
     this.channels = algorithms.map((algorithm, i) => {
@@ -220,7 +238,10 @@ export class DigestStream extends Transform {
 
   override _flush(done: TransformCallback): void {
     this.post(true)
-    done()
+    if (this.channels.length === 0) return done()
+    this.behind = true
+    if (++hashingBehind <= MAX_HASHING_BEHIND) return done()
+    waitingToEnd.push(() => this.destroyed || done())
   }
 
   override _destroy(error: Error | null, done: (error: Error | null) => void): void {
