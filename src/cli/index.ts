@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --no-memory-reducer
 import { Command, Option } from 'commander'
 import { redact } from '../observability/index.js'
 import { addConformanceCommands } from './conformance.js'

@@ -37,6 +37,8 @@ export interface StartOptions {
 
 const entry = new URL('../../src/cli/index.ts', import.meta.url).pathname
 const builtEntry = new URL('../../dist/cli/index.js', import.meta.url).pathname
+/** node's flags for the server, as `npm start` and the `apubi` command give them (test/unit/node-flags.test.ts). */
+export const SERVER_NODE_FLAGS = ['--no-memory-reducer']
 
 export async function freePort(): Promise<number> {
   return new Promise((resolve, reject) => {
@@ -55,7 +57,7 @@ export async function startServer(options: StartOptions = {}): Promise<TestServe
   const dataDir = options.dataDir ?? join(base!, 'data')
   const fileRoot = options.fileRoot ?? join(base!, 'files')
   mkdirSync(fileRoot, { recursive: true })
-  const [program, ...args] = options.command ?? [process.execPath, ...(options.built ? [builtEntry, 'serve'] : ['--import', 'tsx', entry, 'serve'])]
+  const [program, ...args] = options.command ?? [process.execPath, ...SERVER_NODE_FLAGS, ...(options.built ? [builtEntry, 'serve'] : ['--import', 'tsx', entry, 'serve'])]
   const child = spawn(program, args, {
     ...(options.command && { cwd: base ?? dataDir }),
     env: {
