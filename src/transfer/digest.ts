@@ -68,10 +68,10 @@ const freeRings: SharedArrayBuffer[] = []
 /**
  * How many streams may have passed all their bytes on while the threads still hash them, each holding
  * its ring. A copy moves on to its next file without waiting for the last one's digests; where the
- * threads fell behind, each next file took a fresh ring, to thousands (2,000 files: 4 GB of address
- * space), and freeing them kept V8 in one full garbage collection after another (a third of the
- * server's CPU on a 2,000-file package). Past this many, a stream ends only once one of them is
- * hashed: the copy waits for the hashing, which needs nothing else to go on, so nothing deadlocks.
+ * threads fell behind, each next file took a fresh ring, to thousands (2,000 files hashed alone: 4 GB
+ * of address space), all of it for V8's collector to free. Past this many, a stream ends only once
+ * one of them is hashed: the copy waits for the hashing, which needs nothing else to go on, so
+ * nothing deadlocks.
  */
 const MAX_HASHING_BEHIND = 8
 let hashingBehind = 0
